@@ -1,0 +1,1 @@
+//! irsa-issuer (see README for its role in the workspace).

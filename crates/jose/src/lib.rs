@@ -1,0 +1,1 @@
+//! irsa-jose (see README for its role in the workspace).

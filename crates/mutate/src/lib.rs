@@ -1,0 +1,1 @@
+//! irsa-mutate (see README for its role in the workspace).

@@ -1,0 +1,1 @@
+//! irsa-policy (see README for its role in the workspace).

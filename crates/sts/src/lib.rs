@@ -1,0 +1,1 @@
+//! irsa-sts (see README for its role in the workspace).

@@ -1,0 +1,1 @@
+//! irsa-webhook (see README for its role in the workspace).
