@@ -1,1 +1,4 @@
-//! irsa-webhook (see README for its role in the workspace).
+//! The pod identity webhook shell: admission HTTPS server, ServiceAccount cache,
+//! TLS reload, metrics, and install manifests. The mutation itself is `irsa-mutate`.
+
+pub mod manifests;

@@ -1,0 +1,1 @@
+//! Install manifests for the webhook (Deployment, RBAC, Service, MutatingWebhookConfiguration, certificates).
