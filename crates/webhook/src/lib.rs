@@ -1,4 +1,18 @@
 //! The pod identity webhook shell: admission HTTPS server, ServiceAccount cache,
 //! TLS reload, metrics, and install manifests. The mutation itself is `irsa-mutate`.
+//!
+//! Layout: [`admission`] (wire format), [`cache`] (ServiceAccount store and miss path),
+//! [`kube_sync`] (kube-rs watchers feeding the cache), [`config_map`] and [`associations`]
+//! (the two other sources of configuration), [`tls`] and [`files`] (hot-reloaded files),
+//! [`metrics`], and [`server`] (HTTP wiring and graceful shutdown).
 
+pub mod admission;
+pub mod associations;
+pub mod cache;
+pub mod config_map;
+pub mod files;
+pub mod kube_sync;
 pub mod manifests;
+pub mod metrics;
+pub mod server;
+pub mod tls;

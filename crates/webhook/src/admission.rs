@@ -1,0 +1,345 @@
+//! The AdmissionReview wire format (`admission.k8s.io/v1` and `v1beta1`), as the webhook reads
+//! and answers it.
+//!
+//! We keep our own small serde types instead of `kube::core::admission`: the request side only
+//! needs `uid`, `namespace` and the raw `object` (kept as JSON so unknown pod fields survive), and
+//! the response side must be byte-shaped like upstream's (`{"uid":..,"allowed":true}` with no
+//! `status` when the pod is admitted unchanged), which kube's `AdmissionResponse` cannot express
+//! because it always serialises `status`.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `apiVersion` of admission v1.
+pub const API_VERSION_V1: &str = "admission.k8s.io/v1";
+/// `apiVersion` of admission v1beta1.
+pub const API_VERSION_V1BETA1: &str = "admission.k8s.io/v1beta1";
+/// `kind` of an AdmissionReview.
+pub const KIND: &str = "AdmissionReview";
+
+/// The part of an incoming AdmissionReview the webhook uses.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    request: Option<RequestIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    object: Option<Value>,
+}
+
+/// A decoded admission request for a pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodRequest {
+    /// The envelope to echo in the reply.
+    pub envelope: Envelope,
+    /// `request.uid`, echoed in the reply.
+    pub uid: String,
+    /// `request.namespace` (at CREATE time the pod itself may carry none).
+    pub namespace: String,
+    /// `request.object`, the pod, kept as raw JSON.
+    pub pod: Value,
+}
+
+impl PodRequest {
+    /// The pod's `spec.serviceAccountName`, `default` when unset (as the API server defaults it).
+    pub fn service_account_name(&self) -> &str {
+        self.pod
+            .pointer("/spec/serviceAccountName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default")
+    }
+}
+
+/// The `apiVersion`/`kind` pair echoed from request to response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// `apiVersion` of the request (v1 when the request did not say).
+    pub api_version: String,
+    /// `kind` of the request (`AdmissionReview` when the request did not say).
+    pub kind: String,
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Self {
+            api_version: API_VERSION_V1.to_owned(),
+            kind: KIND.to_owned(),
+        }
+    }
+}
+
+/// Why a body could not be turned into a [`PodRequest`]. It is answered with an
+/// AdmissionReview that has `allowed: false` and this message (upstream does the same).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// The envelope, when the body got that far.
+    pub envelope: Envelope,
+    /// The uid, when the body got that far.
+    pub uid: String,
+    /// The message put in `response.status.message`.
+    pub message: String,
+}
+
+/// Decodes an AdmissionReview body holding a pod.
+///
+/// Errors mirror upstream: an empty body or a review without `request` is `bad content`;
+/// undecodable JSON gives the decoder's message; an object that is not a JSON object (not a pod)
+/// says so.
+pub fn decode(body: &[u8]) -> Result<PodRequest, Rejection> {
+    let bad = |envelope: Envelope, uid: String, message: String| Rejection {
+        envelope,
+        uid,
+        message,
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad(
+            Envelope::default(),
+            String::new(),
+            "bad content".into(),
+        ));
+    }
+    let review: ReviewIn = serde_json::from_slice(body).map_err(|e| {
+        bad(
+            Envelope::default(),
+            String::new(),
+            format!("couldn't decode AdmissionReview: json parse error: {e}"),
+        )
+    })?;
+    let envelope = Envelope {
+        api_version: if review.api_version.is_empty() {
+            API_VERSION_V1.to_owned()
+        } else {
+            review.api_version
+        },
+        kind: if review.kind.is_empty() {
+            KIND.to_owned()
+        } else {
+            review.kind
+        },
+    };
+    let Some(request) = review.request else {
+        return Err(bad(envelope, String::new(), "bad content".into()));
+    };
+    let pod = match request.object {
+        Some(pod @ Value::Object(_)) => pod,
+        Some(other) => {
+            return Err(bad(
+                envelope,
+                request.uid,
+                format!(
+                    "cannot unmarshal {} into a v1.Pod: request.object must be a Pod object",
+                    json_type(&other)
+                ),
+            ));
+        }
+        None => {
+            return Err(bad(
+                envelope,
+                request.uid,
+                "request.object is missing: expected a v1.Pod".into(),
+            ));
+        }
+    };
+    let namespace = request
+        .namespace
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            pod.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    Ok(PodRequest {
+        envelope,
+        uid: request.uid,
+        namespace,
+        pod,
+    })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The outgoing AdmissionReview.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+struct StatusOut<'a> {
+    message: &'a str,
+}
+
+/// Serialises an "allowed" reply, with a JSONPatch when `patch` is given.
+pub fn allow(
+    envelope: &Envelope,
+    uid: &str,
+    patch: Option<&json_patch::Patch>,
+    warnings: &[String],
+) -> Vec<u8> {
+    let patch = patch.map(|p| {
+        // A Patch is a list of plain serde values: serialising it cannot fail.
+        let bytes = serde_json::to_vec(p).unwrap_or_else(|_| b"[]".to_vec());
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    });
+    let patch_type = patch.as_ref().map(|_| "JSONPatch");
+    encode(&ReviewOut {
+        api_version: &envelope.api_version,
+        kind: &envelope.kind,
+        response: ResponseOut {
+            uid,
+            allowed: true,
+            status: None,
+            patch,
+            patch_type,
+            warnings,
+        },
+    })
+}
+
+/// Serialises the reply to a body that could not be decoded (`allowed: false`).
+pub fn reject(rejection: &Rejection) -> Vec<u8> {
+    encode(&ReviewOut {
+        api_version: &rejection.envelope.api_version,
+        kind: &rejection.envelope.kind,
+        response: ResponseOut {
+            uid: &rejection.uid,
+            allowed: false,
+            status: Some(StatusOut {
+                message: &rejection.message,
+            }),
+            patch: None,
+            patch_type: None,
+            warnings: &[],
+        },
+    })
+}
+
+fn encode(review: &ReviewOut<'_>) -> Vec<u8> {
+    // Only strings, bools and options of them: serialisation cannot fail.
+    serde_json::to_vec(review).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn should_decode_v1beta1_and_echo_envelope() {
+        let body = br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview",
+            "request":{"uid":"u-1","namespace":"ns","object":{"metadata":{"name":"p"},"spec":{"serviceAccountName":"sa"}}}}"#;
+        let req = decode(body).unwrap();
+        assert_eq!(req.envelope.api_version, API_VERSION_V1BETA1);
+        assert_eq!(req.namespace, "ns");
+        assert_eq!(req.service_account_name(), "sa");
+        let out = json(&allow(&req.envelope, &req.uid, None, &[]));
+        assert_eq!(
+            out,
+            serde_json::json!({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview",
+                "response":{"uid":"u-1","allowed":true}})
+        );
+    }
+
+    #[test]
+    fn should_default_service_account_and_namespace_from_pod() {
+        let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+            "request":{"uid":"u","object":{"metadata":{"namespace":"from-pod"},"spec":{}}}}"#;
+        let req = decode(body).unwrap();
+        assert_eq!(req.namespace, "from-pod");
+        assert_eq!(req.service_account_name(), "default");
+    }
+
+    #[test]
+    fn should_reject_empty_and_requestless_bodies_as_bad_content() {
+        for body in [
+            &b""[..],
+            b"  \n",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
+        ] {
+            let err = decode(body).unwrap_err();
+            assert_eq!(err.message, "bad content");
+            let out = json(&reject(&err));
+            assert_eq!(out["response"]["allowed"], false);
+            assert_eq!(out["response"]["status"]["message"], "bad content");
+            assert_eq!(out["apiVersion"], API_VERSION_V1);
+        }
+    }
+
+    #[test]
+    fn should_reject_truncated_json_and_non_pod_objects() {
+        let err = decode(br#"{"apiVersion":"admission.k8s.io/v1","kind":"Adm"#).unwrap_err();
+        assert!(err.message.contains("json parse error"), "{}", err.message);
+        let err = decode(
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","object":"nope"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.uid, "x");
+        assert!(err.message.contains("string"), "{}", err.message);
+    }
+
+    #[test]
+    fn should_base64_the_patch() {
+        let patch: json_patch::Patch = serde_json::from_value(
+            serde_json::json!([{"op":"add","path":"/metadata/labels","value":{}}]),
+        )
+        .unwrap();
+        let out = json(&allow(
+            &Envelope::default(),
+            "u",
+            Some(&patch),
+            &["w".into()],
+        ));
+        assert_eq!(out["response"]["patchType"], "JSONPatch");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(out["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(json(&raw), serde_json::to_value(&patch).unwrap());
+        assert_eq!(out["response"]["warnings"][0], "w");
+    }
+}

@@ -1,0 +1,405 @@
+//! The HTTPS admission server (`/mutate`, `/healthz`, `/readyz`) and the plain-HTTP metrics
+//! server (`/metrics`), with graceful shutdown.
+//!
+//! Start with [`start`], which binds both listeners (port 0 works: the bound addresses are
+//! returned) and returns a [`Running`] handle. [`Running::shutdown`] stops accepting, lets
+//! in-flight requests finish (up to the configured timeout), then returns.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::admission::{self, PodRequest};
+use crate::associations::{AssociationFile, Identities};
+use crate::cache::{Cache, Found};
+use crate::metrics::{Metrics, PodMethod};
+
+/// Default bound of a `/mutate` body: the API server's own request limit (3 MiB), so any pod
+/// it accepted fits.
+pub const DEFAULT_MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// What the mutation decided for one pod.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The JSON Patch, `None` when the pod is not mutated.
+    pub patch: Option<json_patch::Patch>,
+    /// Warnings returned to the client (`response.warnings`).
+    pub warnings: Vec<String>,
+    /// The mode, for `pod_identity_webhook_pod_count`.
+    pub method: Option<PodMethod>,
+}
+
+/// The pure mutation, seen from the server.
+pub trait Mutator: Send + Sync + 'static {
+    /// Mutates `request.pod` given what the cache found for its ServiceAccount and the
+    /// container-credentials identities. An `Err` is a message returned with `allowed: false`.
+    fn mutate(
+        &self,
+        request: &PodRequest,
+        found: &Found,
+        identities: &Identities,
+    ) -> Result<Outcome, String>;
+}
+
+/// Everything the handlers share.
+pub struct App {
+    /// The ServiceAccount cache.
+    pub cache: Arc<Cache>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The mutation.
+    pub mutator: Arc<dyn Mutator>,
+    /// The container-credentials association file, when configured.
+    pub associations: Option<Arc<AssociationFile>>,
+    /// Bound of a `/mutate` body in bytes.
+    pub max_body: usize,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("cache", &self.cache)
+            .field("max_body", &self.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where and how to serve.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// HTTPS listen address (`--port`).
+    pub https: SocketAddr,
+    /// Plain-HTTP metrics listen address (`--metrics-port`).
+    pub metrics: SocketAddr,
+    /// TLS settings, with the (reloading) certificate resolver inside.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// How long in-flight requests get to finish on shutdown (upstream: 10 s).
+    pub shutdown_timeout: Duration,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// Bound HTTPS address.
+    pub https_addr: SocketAddr,
+    /// Bound metrics address.
+    pub metrics_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, waits for in-flight requests (bounded by the shutdown timeout), and
+    /// returns when both servers are down.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// A handle that triggers the shutdown from elsewhere (e.g. a signal task).
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+
+    /// Waits until the servers stopped (after a shutdown was triggered through a stopper).
+    pub async fn wait(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error(
+        "cannot listen on {addr}: is the port in use, or privileged (use a port ≥ 1024 as non-root)?"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The HTTPS router: `/mutate`, `/healthz`, `/readyz`.
+pub fn admission_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/mutate", any(mutate))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(app)
+}
+
+/// The metrics router: `/metrics`.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+            }
+        }),
+    )
+}
+
+/// Binds both listeners and starts serving.
+pub async fn start(config: ServeConfig, app: Arc<App>) -> Result<Running, StartError> {
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
+    };
+    let https = bind(config.https).await?;
+    let metrics = bind(config.metrics).await?;
+    let https_addr = https.local_addr().map_err(|source| StartError::Bind {
+        addr: config.https,
+        source,
+    })?;
+    let metrics_addr = metrics.local_addr().map_err(|source| StartError::Bind {
+        addr: config.metrics,
+        source,
+    })?;
+    let (stop, _) = watch::channel(false);
+    let tls = TlsAcceptor::from(Arc::clone(&config.tls));
+    let tasks = vec![
+        tokio::spawn(serve(
+            https,
+            Some(tls),
+            admission_router(Arc::clone(&app)),
+            stop.subscribe(),
+            config.shutdown_timeout,
+        )),
+        tokio::spawn(serve(
+            metrics,
+            None,
+            metrics_router(Arc::clone(&app.metrics)),
+            stop.subscribe(),
+            config.shutdown_timeout,
+        )),
+    ];
+    tracing::info!(%https_addr, %metrics_addr, "webhook listening");
+    Ok(Running {
+        https_addr,
+        metrics_addr,
+        stop,
+        tasks,
+    })
+}
+
+async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    shutdown_timeout: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|v| *v) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(err) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                            .await;
+                    let stream = match handshake {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(err)) => {
+                            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(err) = watcher.watch(conn.into_owned()).await {
+                        tracing::debug!(%peer, error = %err, "connection error");
+                    }
+                }
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(err) = watcher.watch(conn.into_owned()).await {
+                        tracing::debug!(%peer, error = %err, "connection error");
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::error!("in-flight requests did not finish within {shutdown_timeout:?}; closing");
+    }
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.cache.is_ready() {
+        "ok".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceAccount cache not synced yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn mutate(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let response = handle_mutate(&app, &headers, body).await;
+    app.metrics.observe_request(
+        method.as_str(),
+        "/mutate",
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn handle_mutate(app: &App, headers: &HeaderMap, body: Body) -> Response {
+    if !is_json(headers) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Invalid Content-Type, expected `application/json`\n",
+        )
+            .into_response();
+    }
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {} bytes\n", app.max_body),
+        )
+            .into_response()
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > app.max_body) {
+        return too_large();
+    }
+    let bytes: Bytes = match Limited::new(body, app.max_body).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Err(err) => {
+            tracing::debug!(error = %err, "cannot read /mutate body");
+            return (StatusCode::BAD_REQUEST, "cannot read request body\n").into_response();
+        }
+    };
+    let request = match admission::decode(&bytes) {
+        Ok(r) => r,
+        Err(rejection) => {
+            tracing::info!(message = %rejection.message, "rejecting malformed AdmissionReview");
+            return json_response(admission::reject(&rejection));
+        }
+    };
+    let sa_name = request.service_account_name().to_owned();
+    let identities = app
+        .associations
+        .as_ref()
+        .map(|a| a.current())
+        .unwrap_or_default();
+    // Container-credentials mode never waits for the cache (as upstream).
+    let found = if identities.contains(&request.namespace, &sa_name) {
+        match app.cache.cached(&request.namespace, &sa_name) {
+            Some(a) => Found::ServiceAccount(a),
+            None => Found::Missing,
+        }
+    } else {
+        app.cache.lookup(&request.namespace, &sa_name).await
+    };
+    match app.mutator.mutate(&request, &found, &identities) {
+        Ok(outcome) => {
+            if let Some(method) = outcome.method {
+                app.metrics.pod_mutated(method);
+            }
+            tracing::debug!(
+                namespace = %request.namespace,
+                service_account = %sa_name,
+                mutated = outcome.patch.is_some(),
+                "admission reviewed"
+            );
+            json_response(admission::allow(
+                &request.envelope,
+                &request.uid,
+                outcome.patch.as_ref(),
+                &outcome.warnings,
+            ))
+        }
+        Err(message) => {
+            tracing::warn!(namespace = %request.namespace, service_account = %sa_name, %message, "mutation failed");
+            json_response(admission::reject(&admission::Rejection {
+                envelope: request.envelope,
+                uid: request.uid,
+                message,
+            }))
+        }
+    }
+}
