@@ -1,0 +1,297 @@
+//! The AWS Query protocol as STS and IAM speak it: form-encoded (or query-string)
+//! parameters in, XML out.
+//!
+//! [`QueryRequest`] holds the parameters with typed getters (including the
+//! `Name.member.N[.Field]` list encoding); [`AwsError`] is the error every handler
+//! returns; [`xml`] writes the response envelopes.
+
+mod error;
+pub mod xml;
+
+use std::collections::BTreeMap;
+
+pub use error::{AwsError, ErrorKind, Violations, is_name_char};
+pub use xml::{XmlWriter, error_response, success_response};
+
+/// STS API version (`Version=2011-06-15`).
+pub const STS_VERSION: &str = "2011-06-15";
+/// IAM API version (`Version=2010-05-08`).
+pub const IAM_VERSION: &str = "2010-05-08";
+
+/// Which AWS service a request is addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// AWS Security Token Service.
+    Sts,
+    /// AWS Identity and Access Management.
+    Iam,
+}
+
+impl Service {
+    /// The XML namespace of responses.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Service::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
+            Service::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
+        }
+    }
+
+    /// The SigV4 service name of the credential scope.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Service::Sts => "sts",
+            Service::Iam => "iam",
+        }
+    }
+
+    /// The API version string.
+    pub fn version(self) -> &'static str {
+        match self {
+            Service::Sts => STS_VERSION,
+            Service::Iam => IAM_VERSION,
+        }
+    }
+}
+
+/// A parsed Query API request: `Action`, `Version` and every other parameter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryRequest {
+    /// The `Action` parameter.
+    pub action: String,
+    /// The `Version` parameter (empty when absent).
+    pub version: String,
+    /// All parameters except `Action` and `Version`. The first occurrence of a name wins.
+    pub params: BTreeMap<String, String>,
+}
+
+impl QueryRequest {
+    /// Parses parameters from the URL query string and (for form posts) the body.
+    /// Body parameters win over query parameters of the same name.
+    pub fn parse(query: Option<&str>, form_body: Option<&[u8]>) -> Result<QueryRequest, AwsError> {
+        let mut params = BTreeMap::new();
+        let mut add = |pairs: Vec<(String, String)>| {
+            for (k, v) in pairs {
+                params.entry(k).or_insert(v);
+            }
+        };
+        if let Some(body) = form_body {
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(body).map_err(|_| {
+                    AwsError::sender(
+                        "MalformedQueryString",
+                        400,
+                        "The request body is not valid form encoding",
+                    )
+                })?;
+            add(pairs);
+        }
+        if let Some(q) = query {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|_| {
+                AwsError::sender(
+                    "MalformedQueryString",
+                    400,
+                    "The query string is not valid URL encoding",
+                )
+            })?;
+            add(pairs);
+        }
+        let action = params.remove("Action").unwrap_or_default();
+        let version = params.remove("Version").unwrap_or_default();
+        if action.is_empty() {
+            return Err(AwsError::missing_action());
+        }
+        Ok(QueryRequest {
+            action,
+            version,
+            params,
+        })
+    }
+
+    /// Builds a request from parts (tests, in-process callers).
+    pub fn new<'a>(
+        action: &str,
+        version: &str,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> QueryRequest {
+        QueryRequest {
+            action: action.to_owned(),
+            version: version.to_owned(),
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// A required parameter. Absent → AWS's `Value null at 'name' ... Member must not be null`.
+    pub fn required(&self, name: &str) -> Result<&str, AwsError> {
+        self.optional(name).ok_or_else(|| {
+            AwsError::validation(format!(
+                "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+                field_name(name)
+            ))
+        })
+    }
+
+    /// An optional parameter.
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// An optional integer parameter; a non-integer is a `ValidationError`.
+    pub fn optional_i64(&self, name: &str) -> Result<Option<i64>, AwsError> {
+        match self.optional(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+                AwsError::validation(format!(
+                    "1 validation error detected: Value '{v}' at '{}' failed to satisfy constraint: Member must be a number",
+                    field_name(name)
+                ))
+            }),
+        }
+    }
+
+    /// An optional boolean parameter (`true`/`false`, case-insensitive).
+    pub fn optional_bool(&self, name: &str) -> Result<Option<bool>, AwsError> {
+        match self.optional(name) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{v}' at '{}' failed to satisfy constraint: Member must be a boolean",
+                field_name(name)
+            ))),
+        }
+    }
+
+    /// A list of strings encoded as `Name.member.1`, `Name.member.2`, ... ordered by index.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        let prefix = format!("{name}.member.");
+        let mut items: Vec<(u32, &String)> = self
+            .params
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix(&prefix)
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .map(|n| (n, v))
+            })
+            .collect();
+        items.sort_by_key(|(n, _)| *n);
+        items.into_iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// True when the list parameter was sent at all (even empty: botocore sends `Name=`).
+    pub fn has_list(&self, name: &str) -> bool {
+        let prefix = format!("{name}.member.");
+        self.params.contains_key(name) || self.params.keys().any(|k| k.starts_with(&prefix))
+    }
+
+    /// A list of structures encoded as `Name.member.N.Field`, ordered by index; each map holds
+    /// the fields of one member (e.g. `Tags.member.1.Key` → `{"Key": ..}`).
+    pub fn struct_list(&self, name: &str) -> Vec<BTreeMap<String, String>> {
+        let prefix = format!("{name}.member.");
+        let mut by_index: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
+        for (k, v) in &self.params {
+            let Some(rest) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((n, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            by_index
+                .entry(n)
+                .or_default()
+                .insert(field.to_owned(), v.clone());
+        }
+        by_index.into_values().collect()
+    }
+
+    /// `Tags.member.N.Key` / `.Value` pairs in order.
+    pub fn tags(&self, name: &str) -> Vec<(String, String)> {
+        self.struct_list(name)
+            .into_iter()
+            .map(|m| {
+                (
+                    m.get("Key").cloned().unwrap_or_default(),
+                    m.get("Value").cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The lowerCamelCase field name AWS prints in validation messages (`RoleName` → `roleName`).
+pub fn field_name(param: &str) -> String {
+    let mut chars = param.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// A fresh request id (a random UUID v4, as AWS uses).
+pub fn new_request_id() -> String {
+    let mut b = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut b).is_err() {
+        // The system RNG failing is not recoverable in any useful way; fall back to time.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        b[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_form_and_query() {
+        let body = b"Action=CreateRole&Version=2010-05-08&RoleName=r%2B1&Tags.member.2.Key=b&Tags.member.1.Key=a\
+&Tags.member.1.Value=x&Tags.member.2.Value=y&ClientIDList.member.10=j&ClientIDList.member.2=b";
+        let q = QueryRequest::parse(Some("Extra=1&RoleName=ignored"), Some(body)).unwrap();
+        assert_eq!(q.action, "CreateRole");
+        assert_eq!(q.version, IAM_VERSION);
+        assert_eq!(q.required("RoleName").unwrap(), "r+1");
+        assert_eq!(q.optional("Extra"), Some("1"));
+        assert_eq!(
+            q.tags("Tags"),
+            vec![("a".into(), "x".into()), ("b".into(), "y".into())]
+        );
+        assert_eq!(
+            q.list("ClientIDList"),
+            vec!["b".to_string(), "j".to_string()]
+        );
+        let err = q.required("Path").unwrap_err();
+        assert_eq!(
+            err.message,
+            "1 validation error detected: Value null at 'path' failed to satisfy constraint: Member must not be null"
+        );
+        assert_eq!(
+            QueryRequest::parse(Some("Version=1"), None)
+                .unwrap_err()
+                .code,
+            "MissingAction"
+        );
+    }
+
+    #[test]
+    fn request_ids_are_uuids() {
+        let id = new_request_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert_ne!(id, new_request_id());
+    }
+}

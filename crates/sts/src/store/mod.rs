@@ -1,0 +1,250 @@
+//! Durable state of the local STS/IAM endpoint in an embedded SQLite database.
+//!
+//! - WAL journal with `synchronous=FULL`: a write is on disk before the call returns, so
+//!   every acknowledged IAM write survives `kill -9` or a power cut.
+//! - The schema is versioned with `PRAGMA user_version` and upgraded by [`MIGRATIONS`].
+//! - `:memory:` opens a throwaway database.
+//!
+//! All functions are synchronous and serialised by one connection lock; SQLite on local
+//! disk answers in microseconds, so the server calls them directly.
+
+mod aws_managed;
+mod oidc;
+mod policies;
+mod roles;
+mod secrets;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags, Transaction};
+use time::OffsetDateTime;
+
+pub use aws_managed::{AWS_MANAGED_POLICIES, AwsManagedPolicy, aws_managed_policy};
+pub use oidc::OidcProvider;
+pub use policies::{ManagedPolicy, PolicyVersion, PolicyWrite};
+pub use roles::Role;
+pub use secrets::{ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, SESSION_KEY};
+
+/// Errors of the state database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed (disk full, permissions, corruption...).
+    #[error(
+        "state database error; check that the state file is writable and not used by another version of irsa"
+    )]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer irsa.
+    #[error(
+        "state database has schema version {found}, newer than this irsa understands ({supported}); upgrade irsa"
+    )]
+    TooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// A stored value could not be decoded.
+    #[error("state database holds an invalid value in {0}; the file may have been edited by hand")]
+    Corrupt(&'static str),
+}
+
+/// Schema migrations; entry `i` upgrades from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: initial schema.
+    r#"
+    CREATE TABLE secrets (
+        name  TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    CREATE TABLE oidc_providers (
+        arn         TEXT PRIMARY KEY,
+        url         TEXT NOT NULL UNIQUE,
+        client_ids  TEXT NOT NULL,
+        thumbprints TEXT NOT NULL,
+        tags        TEXT NOT NULL,
+        create_date INTEGER NOT NULL
+    );
+    CREATE TABLE roles (
+        name                 TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+        id                   TEXT NOT NULL UNIQUE,
+        arn                  TEXT NOT NULL UNIQUE,
+        path                 TEXT NOT NULL,
+        assume_role_policy   TEXT NOT NULL,
+        description          TEXT,
+        max_session_duration INTEGER NOT NULL,
+        permissions_boundary TEXT,
+        tags                 TEXT NOT NULL,
+        create_date          INTEGER NOT NULL
+    );
+    CREATE TABLE role_policies (
+        role_name   TEXT NOT NULL COLLATE NOCASE REFERENCES roles(name) ON DELETE CASCADE,
+        policy_name TEXT NOT NULL,
+        document    TEXT NOT NULL,
+        PRIMARY KEY (role_name, policy_name)
+    );
+    CREATE TABLE managed_policies (
+        arn             TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        id              TEXT NOT NULL UNIQUE,
+        path            TEXT NOT NULL,
+        description     TEXT,
+        default_version TEXT NOT NULL,
+        next_version    INTEGER NOT NULL,
+        tags            TEXT NOT NULL,
+        create_date     INTEGER NOT NULL,
+        update_date     INTEGER NOT NULL
+    );
+    CREATE TABLE policy_versions (
+        policy_arn  TEXT NOT NULL REFERENCES managed_policies(arn) ON DELETE CASCADE,
+        version_id  TEXT NOT NULL,
+        document    TEXT NOT NULL,
+        create_date INTEGER NOT NULL,
+        PRIMARY KEY (policy_arn, version_id)
+    );
+    CREATE TABLE role_attachments (
+        role_name  TEXT NOT NULL COLLATE NOCASE REFERENCES roles(name) ON DELETE CASCADE,
+        policy_arn TEXT NOT NULL,
+        PRIMARY KEY (role_name, policy_arn)
+    );
+    "#,
+];
+
+/// The state database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, or a throwaway one for `:memory:`,
+    /// and brings its schema up to date.
+    pub fn open(path: &str) -> Result<Store, StoreError> {
+        let conn = if path == ":memory:" {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open_with_flags(
+                Path::new(path),
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        if path != ":memory:" {
+            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(
+                    mode,
+                    "SQLite refused WAL mode; writes stay durable but slower"
+                );
+            }
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        let mut store = Store {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens a throwaway in-memory database.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::open(":memory:")
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let supported = MIGRATIONS.len() as i64;
+        if current > supported {
+            return Err(StoreError::TooNew {
+                found: current,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one transaction, committed (and fsynced) before returning.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+pub(crate) fn to_unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+pub(crate) fn from_unix(s: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(s).map_err(|_| StoreError::Corrupt("a timestamp"))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    s: &str,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|_| StoreError::Corrupt(what))
+}
+
+/// Formats a timestamp as AWS does in IAM/STS responses: ISO-8601 UTC, seconds, `Z`.
+pub fn iso8601(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Random characters from the base32 alphabet `A-Z2-7` (used in AWS unique ids).
+pub fn random_base32(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bytes = vec![0u8; n];
+    random_fill(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(b & 31) as usize] as char)
+        .collect()
+}
+
+/// Fills `buf` from the system RNG (aws-lc-rs).
+pub fn random_fill(buf: &mut [u8]) {
+    if aws_lc_rs::rand::fill(buf).is_err() {
+        // Only happens if the OS RNG is unavailable; refuse to produce predictable ids.
+        panic!("the system random number generator failed");
+    }
+}
