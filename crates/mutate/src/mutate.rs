@@ -1,0 +1,550 @@
+//! The mutation itself: mode selection (webhook.md §2.4, §3.2) and the surgical JSON Patch
+//! (§3.4-§3.11, with irsa's deliberate improvements).
+
+use std::collections::HashSet;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, Patch, PatchOperation};
+use serde_json::{Map, Value, json};
+
+use crate::associations::Associations;
+use crate::config::{
+    Config, DEFAULT_TOKEN_EXPIRATION, IRSA_TOKEN_PATH, IRSA_VOLUME_NAME, JITTER_MIN_EXPIRATION,
+    MIN_TOKEN_EXPIRATION, POD_IDENTITY_LABEL,
+};
+use crate::error::MutateError;
+use crate::service_account::{
+    ServiceAccountLookup, annotation_key_matches, parse_expiration, role_arn_looks_valid,
+};
+use crate::text::{clean_path, join_path, parse_csv_record};
+
+/// Which credentials the pod was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Not mutated: no association and no role for the ServiceAccount.
+    None,
+    /// IRSA (web identity): `AWS_ROLE_ARN` and a projected token.
+    Irsa,
+    /// Container credentials (EKS Pod Identity): `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
+    ContainerCredentials,
+}
+
+impl Mode {
+    /// The `method` label of upstream's `pod_identity_webhook_pod_count` metric, or `None` when
+    /// the pod is not mutated.
+    pub fn metric_method(self) -> Option<&'static str> {
+        match self {
+            Mode::None => None,
+            Mode::Irsa => Some("sts_web_identity"),
+            Mode::ContainerCredentials => Some("container_credentials"),
+        }
+    }
+}
+
+/// The result of [`mutate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutation {
+    /// The JSON Patch to apply to the pod. Empty when nothing needs to change (mode `None`, or
+    /// a pod that already has everything, e.g. on reinvocation).
+    pub patch: Patch,
+    /// Human-readable warnings (suitable for AdmissionReview `warnings`), e.g. a container left
+    /// alone because another volume is mounted at the token path.
+    pub warnings: Vec<String>,
+    /// The mode that was selected.
+    pub mode: Mode,
+}
+
+impl Mutation {
+    fn unmutated() -> Self {
+        Self {
+            patch: Patch(Vec::new()),
+            warnings: Vec::new(),
+            mode: Mode::None,
+        }
+    }
+}
+
+/// The name of the pod's ServiceAccount (`spec.serviceAccountName`, `default` when empty).
+pub fn service_account_name(pod: &Value) -> &str {
+    match pod
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+    {
+        Some(name) if !name.is_empty() => name,
+        _ => "default",
+    }
+}
+
+/// What gets injected, after mode selection.
+struct Plan<'a> {
+    mode: Mode,
+    role_arn: &'a str,
+    audience: &'a str,
+    regional_sts: bool,
+    expiration: i64,
+    volume_name: &'a str,
+    mount_path: &'a str,
+    token_path: &'a str,
+}
+
+/// Computes the JSON Patch for `pod` (the admitted Pod object as JSON) in `namespace`.
+///
+/// * `sa`: what the cache and the ConfigMap know about the pod's ServiceAccount
+///   ([`service_account_name`]).
+/// * `associations`: the container-credentials association file.
+/// * `random`: called as `random(n)` it must return a uniform integer in `0..n`; it is used only
+///   for the jittered expiration of container-credentials mode (tests pass `|_| 0`).
+///
+/// Pure: no I/O, no clock. See the crate documentation for the rules.
+pub fn mutate(
+    pod: &Value,
+    namespace: &str,
+    sa: &ServiceAccountLookup<'_>,
+    associations: &Associations,
+    config: &Config,
+    random: &mut dyn FnMut(i64) -> i64,
+) -> Result<Mutation, MutateError> {
+    let pod_obj = pod.as_object().ok_or(MutateError::NotAnObject)?;
+    let spec = match pod_obj.get("spec") {
+        Some(Value::Object(spec)) => spec,
+        _ => return Err(MutateError::MissingSpec),
+    };
+    let metadata = match pod_obj.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => return Err(invalid("/metadata", "an object")),
+    };
+    let annotations = match metadata.and_then(|m| m.get("annotations")) {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(a)) => Some(a),
+        Some(_) => return Err(invalid("/metadata/annotations", "an object")),
+    };
+    let prefix = config.annotation_prefix.as_str();
+    let pod_annotation = |name: &str| annotation(annotations, prefix, name);
+    let mut warnings = Vec::new();
+
+    let flag_expiration = config.token_expiration.max(MIN_TOKEN_EXPIRATION);
+    let pod_expiration = match pod_annotation("token-expiration") {
+        Some(v) => {
+            let parsed = parse_expiration(v);
+            if parsed.is_none() {
+                warnings.push(format!(
+                    "pod annotation {prefix}/token-expiration={v:?} is not an integer; ignored"
+                ));
+            }
+            parsed
+        }
+        None => None,
+    };
+
+    let sa_name = service_account_name(pod);
+    let cc = &config.container_credentials;
+    let plan = if associations.contains(namespace, sa_name) {
+        // Container credentials win over IRSA (§2.4 rule 1). Base values come from the cached
+        // ServiceAccount (role or not), else the exact ConfigMap entry, else constants.
+        let (regional_sts, base) = match (sa.cached, sa.config_map) {
+            (Some(info), _) => (
+                info.use_regional_sts.unwrap_or(config.regional_sts),
+                info.token_expiration.unwrap_or(flag_expiration),
+            ),
+            (None, Some(m)) if !sa.config_map_wildcard => (
+                m.use_regional_sts,
+                if m.token_expiration == 0 {
+                    flag_expiration
+                } else {
+                    m.token_expiration
+                },
+            ),
+            _ => (false, DEFAULT_TOKEN_EXPIRATION),
+        };
+        let mut expiration = pod_expiration.unwrap_or(base);
+        if expiration == DEFAULT_TOKEN_EXPIRATION {
+            let span = DEFAULT_TOKEN_EXPIRATION - JITTER_MIN_EXPIRATION + 1;
+            expiration = JITTER_MIN_EXPIRATION + random(span).clamp(0, span - 1);
+        }
+        Plan {
+            mode: Mode::ContainerCredentials,
+            role_arn: "",
+            audience: &cc.audience,
+            regional_sts,
+            expiration,
+            volume_name: &cc.volume_name,
+            mount_path: &cc.mount_path,
+            token_path: &cc.token_path,
+        }
+    } else {
+        let irsa = |role_arn, audience, regional_sts, expiration: i64| Plan {
+            mode: Mode::Irsa,
+            role_arn,
+            audience,
+            regional_sts,
+            expiration: pod_expiration.unwrap_or(expiration),
+            volume_name: IRSA_VOLUME_NAME,
+            mount_path: &config.mount_path,
+            token_path: IRSA_TOKEN_PATH,
+        };
+        match (sa.cached, sa.config_map) {
+            (Some(info), _) if info.role_arn.is_some() => irsa(
+                info.role_arn.as_deref().unwrap_or_default(),
+                info.audience.as_deref().unwrap_or(&config.audience),
+                info.use_regional_sts.unwrap_or(config.regional_sts),
+                info.token_expiration.unwrap_or(flag_expiration),
+            ),
+            (_, Some(m)) if !m.role_arn.is_empty() => irsa(
+                &m.role_arn,
+                &m.audience,
+                m.use_regional_sts,
+                if m.token_expiration == 0 {
+                    flag_expiration
+                } else {
+                    m.token_expiration
+                },
+            ),
+            _ => return Ok(Mutation::unmutated()),
+        }
+    };
+    if plan.mode == Mode::Irsa && !role_arn_looks_valid(plan.role_arn) {
+        warnings.push(format!(
+            "role ARN {:?} does not look like arn:aws:iam::<12-digit account>:role/<name>; used as-is",
+            plan.role_arn
+        ));
+    }
+
+    let mut ops = Vec::new();
+
+    if plan.mode == Mode::ContainerCredentials {
+        label_op(metadata, &mut ops)?;
+    }
+    volume_op(spec, &plan, &mut ops)?;
+    fs_group_op(
+        spec,
+        pod_annotation("fs-group"),
+        prefix,
+        config,
+        &mut warnings,
+        &mut ops,
+    )?;
+
+    let skip: HashSet<String> = pod_annotation("skip-containers")
+        .and_then(parse_csv_record)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let windows = is_windows(spec);
+    let token_file = {
+        let unix = join_path(plan.mount_path, plan.token_path);
+        if windows {
+            format!("C:{}", unix.replace('/', "\\"))
+        } else {
+            unix
+        }
+    };
+    let ctx = ContainerContext {
+        plan: &plan,
+        config,
+        skip: &skip,
+        token_file: &token_file,
+    };
+    for field in ["containers", "initContainers"] {
+        match spec.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(containers)) => {
+                for (index, container) in containers.iter().enumerate() {
+                    let Value::Object(container) = container else {
+                        return Err(invalid(&format!("/spec/{field}/{index}"), "an object"));
+                    };
+                    ctx.container_ops(field, index, container, &mut warnings, &mut ops)?;
+                }
+            }
+            Some(_) => return Err(invalid(&format!("/spec/{field}"), "an array")),
+        }
+    }
+
+    Ok(Mutation {
+        patch: Patch(ops),
+        warnings,
+        mode: plan.mode,
+    })
+}
+
+/// The pod annotation `<prefix>/<name>`, when it is a string.
+fn annotation<'v>(
+    annotations: Option<&'v Map<String, Value>>,
+    prefix: &str,
+    name: &str,
+) -> Option<&'v str> {
+    annotations?
+        .iter()
+        .find(|(k, _)| annotation_key_matches(k, prefix, name))
+        .and_then(|(_, v)| v.as_str())
+}
+
+fn invalid(path: &str, expected: &'static str) -> MutateError {
+    MutateError::InvalidField {
+        path: path.to_owned(),
+        expected,
+    }
+}
+
+fn add<'t>(
+    tokens: impl IntoIterator<Item: Into<json_patch::jsonptr::Token<'t>>>,
+    value: Value,
+) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(tokens),
+        value,
+    })
+}
+
+/// `metadata.labels["eks.amazonaws.com/pod-identity"] = "enabled"` (§3.7), creating parents.
+fn label_op(
+    metadata: Option<&Map<String, Value>>,
+    ops: &mut Vec<PatchOperation>,
+) -> Result<(), MutateError> {
+    let Some(metadata) = metadata else {
+        ops.push(add(
+            ["metadata"],
+            json!({"labels": {POD_IDENTITY_LABEL: "enabled"}}),
+        ));
+        return Ok(());
+    };
+    match metadata.get("labels") {
+        None | Some(Value::Null) => {
+            ops.push(add(
+                ["metadata", "labels"],
+                json!({POD_IDENTITY_LABEL: "enabled"}),
+            ));
+        }
+        Some(Value::Object(labels)) => {
+            if labels.get(POD_IDENTITY_LABEL).and_then(Value::as_str) != Some("enabled") {
+                ops.push(add(
+                    ["metadata", "labels", POD_IDENTITY_LABEL],
+                    json!("enabled"),
+                ));
+            }
+        }
+        Some(_) => return Err(invalid("/metadata/labels", "an object")),
+    }
+    Ok(())
+}
+
+/// The projected token volume (§3.6): added (prepended) only when no volume has its name.
+fn volume_op(
+    spec: &Map<String, Value>,
+    plan: &Plan<'_>,
+    ops: &mut Vec<PatchOperation>,
+) -> Result<(), MutateError> {
+    let mut token = Map::new();
+    if !plan.audience.is_empty() {
+        token.insert("audience".into(), json!(plan.audience));
+    }
+    token.insert("expirationSeconds".into(), json!(plan.expiration));
+    token.insert("path".into(), json!(plan.token_path));
+    let volume = json!({
+        "name": plan.volume_name,
+        "projected": {"sources": [{"serviceAccountToken": token}]},
+    });
+    match spec.get("volumes") {
+        None | Some(Value::Null) => ops.push(add(["spec", "volumes"], json!([volume]))),
+        Some(Value::Array(volumes)) => {
+            let exists = volumes
+                .iter()
+                .any(|v| v.get("name").and_then(Value::as_str) == Some(plan.volume_name));
+            if !exists {
+                ops.push(add(["spec", "volumes", "0"], volume));
+            }
+        }
+        Some(_) => return Err(invalid("/spec/volumes", "an array")),
+    }
+    Ok(())
+}
+
+/// Opt-in `spec.securityContext.fsGroup` (irsa improvement for upstream #8): from the pod
+/// annotation `<prefix>/fs-group`, else `--default-fs-group`; set only when absent.
+fn fs_group_op(
+    spec: &Map<String, Value>,
+    annotation: Option<&str>,
+    prefix: &str,
+    config: &Config,
+    warnings: &mut Vec<String>,
+    ops: &mut Vec<PatchOperation>,
+) -> Result<(), MutateError> {
+    let from_annotation = match annotation {
+        Some(v) => match v.parse::<i64>() {
+            Ok(g) if g >= 0 => Some(g),
+            _ => {
+                warnings.push(format!(
+                    "pod annotation {prefix}/fs-group={v:?} is not a non-negative integer; ignored"
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let Some(group) = from_annotation.or(config.default_fs_group) else {
+        return Ok(());
+    };
+    match spec.get("securityContext") {
+        None | Some(Value::Null) => {
+            ops.push(add(["spec", "securityContext"], json!({"fsGroup": group})));
+        }
+        Some(Value::Object(sc)) => {
+            if sc.get("fsGroup").is_none_or(Value::is_null) {
+                ops.push(add(["spec", "securityContext", "fsGroup"], json!(group)));
+            }
+        }
+        Some(_) => return Err(invalid("/spec/securityContext", "an object")),
+    }
+    Ok(())
+}
+
+/// Windows when `nodeSelector` asks for it (§3.10).
+fn is_windows(spec: &Map<String, Value>) -> bool {
+    let Some(selector) = spec.get("nodeSelector").and_then(Value::as_object) else {
+        return false;
+    };
+    ["kubernetes.io/os", "beta.kubernetes.io/os"]
+        .iter()
+        .any(|k| selector.get(*k).and_then(Value::as_str) == Some("windows"))
+}
+
+struct ContainerContext<'a> {
+    plan: &'a Plan<'a>,
+    config: &'a Config,
+    skip: &'a HashSet<String>,
+    token_file: &'a str,
+}
+
+impl ContainerContext<'_> {
+    /// Env vars and the volumeMount for one container (§3.4, §3.5), as surgical `add` ops.
+    fn container_ops(
+        &self,
+        field: &str,
+        index: usize,
+        container: &Map<String, Value>,
+        warnings: &mut Vec<String>,
+        ops: &mut Vec<PatchOperation>,
+    ) -> Result<(), MutateError> {
+        let plan = self.plan;
+        let name = container
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if self.skip.contains(name) {
+            return Ok(());
+        }
+        let idx = index.to_string();
+        let base = ["spec", field, idx.as_str()];
+        let env = list(container, "env", &base)?;
+        let mounts = list(container, "volumeMounts", &base)?;
+
+        // irsa improvement (upstream #159): another volume already mounted at the token path
+        // would make the pod invalid ("must be unique"); leave this container alone.
+        let token_dir = clean_path(plan.mount_path);
+        if let Some(other) = mounts.unwrap_or_default().iter().find_map(|m| {
+            let mount_name = m.get("name").and_then(Value::as_str).unwrap_or_default();
+            let path = m.get("mountPath").and_then(Value::as_str)?;
+            (mount_name != plan.volume_name && clean_path(path) == token_dir).then_some(mount_name)
+        }) {
+            warnings.push(format!(
+                "container {name:?} already mounts volume {other:?} at {}; it was left unchanged \
+                 (no AWS credentials injected)",
+                plan.mount_path
+            ));
+            return Ok(());
+        }
+
+        let defined: HashSet<&str> = env
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e.get("name").and_then(Value::as_str))
+            .collect();
+        let any = |keys: &[&str]| keys.iter().any(|k| defined.contains(k));
+        let credentials_defined = match plan.mode {
+            Mode::ContainerCredentials => any(&[
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            ]),
+            _ => any(&["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"]),
+        };
+        let region_defined = any(&["AWS_REGION", "AWS_DEFAULT_REGION"]);
+        let sts_defined = any(&["AWS_STS_REGIONAL_ENDPOINTS"]);
+        if credentials_defined && region_defined && sts_defined {
+            return Ok(()); // upstream's early exit: untouched, no volumeMount either
+        }
+
+        let mut new_env = Vec::new();
+        let var = |name: &str, value: &str| json!({"name": name, "value": value});
+        if plan.regional_sts && !sts_defined {
+            new_env.push(var("AWS_STS_REGIONAL_ENDPOINTS", "regional"));
+        }
+        if let Some(region) = self.config.region.as_deref().filter(|r| !r.is_empty())
+            && !region_defined
+        {
+            new_env.push(var("AWS_DEFAULT_REGION", region));
+            new_env.push(var("AWS_REGION", region));
+        }
+        if !credentials_defined {
+            match plan.mode {
+                Mode::ContainerCredentials => {
+                    let uri = &self.config.container_credentials.full_uri;
+                    new_env.push(var("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri));
+                    new_env.push(var(
+                        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                        self.token_file,
+                    ));
+                }
+                _ => {
+                    new_env.push(var("AWS_ROLE_ARN", plan.role_arn));
+                    new_env.push(var("AWS_WEB_IDENTITY_TOKEN_FILE", self.token_file));
+                }
+            }
+        }
+        append(ops, &base, "env", env.is_some(), new_env);
+
+        let has_mount = mounts
+            .unwrap_or_default()
+            .iter()
+            .any(|m| m.get("name").and_then(Value::as_str) == Some(plan.volume_name));
+        if !has_mount {
+            let mount =
+                json!({"name": plan.volume_name, "readOnly": true, "mountPath": plan.mount_path});
+            append(ops, &base, "volumeMounts", mounts.is_some(), vec![mount]);
+        }
+        Ok(())
+    }
+}
+
+/// A container list field (`env`, `volumeMounts`): `None` when absent or null.
+fn list<'v>(
+    container: &'v Map<String, Value>,
+    key: &str,
+    base: &[&str; 3],
+) -> Result<Option<&'v [Value]>, MutateError> {
+    match container.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => Ok(Some(items)),
+        Some(_) => Err(invalid(&format!("/{}/{key}", base.join("/")), "an array")),
+    }
+}
+
+/// Appends `items` to the list `key` of the container at `base`: one `add .../-` per item when
+/// the list exists, else one `add` creating it.
+fn append(
+    ops: &mut Vec<PatchOperation>,
+    base: &[&str; 3],
+    key: &str,
+    exists: bool,
+    items: Vec<Value>,
+) {
+    if items.is_empty() {
+        return;
+    }
+    if exists {
+        for item in items {
+            ops.push(add(base.iter().copied().chain([key, "-"]), item));
+        }
+    } else {
+        ops.push(add(base.iter().copied().chain([key]), Value::Array(items)));
+    }
+}
