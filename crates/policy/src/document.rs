@@ -278,19 +278,23 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Policy> {
     let mut statements = Vec::with_capacity(items.len());
     let mut sids: Vec<(String, Pos)> = Vec::new();
     for (i, node) in items.into_iter().enumerate() {
-        if let Some(s) = statement(cx, i, node, variables) {
-            if let Some(sid) = &s.sid
-                && !sid.is_empty()
-            {
-                if sids.iter().any(|(x, _)| x == sid) {
-                    cx.error(
-                        s.pos,
-                        m::SID_UNIQUE,
-                        format!("Statement[{i}]: Sid \"{sid}\" is used by an earlier statement"),
-                    );
-                }
-                sids.push((sid.clone(), s.pos));
+        if let Value::Object(members) = &node.value
+            && let Some((_, v)) = members.iter().find(|(k, _)| k.name == "Sid")
+            && let Value::String(sid) = &v.value
+            && !sid.is_empty()
+        {
+            if sids.iter().any(|(x, _)| x == sid) {
+                cx.error(
+                    v.pos,
+                    m::SID_UNIQUE,
+                    format!(
+                        "Statement[{i}]: Sid \"{sid}\" is already used by an earlier statement"
+                    ),
+                );
             }
+            sids.push((sid.clone(), v.pos));
+        }
+        if let Some(s) = statement(cx, i, node, variables) {
             statements.push(s);
         }
     }
