@@ -1,70 +1,17 @@
 //! The EKS Pod Identity association file (`--watch-container-credentials-config`,
 //! webhook.md §3.14): `{"identities":[{"namespace":"ns","serviceAccount":"sa"}]}`.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde::Deserialize;
-
-/// The set of `(namespace, serviceAccount)` pairs that use container-credentials mode.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identities(HashSet<(String, String)>);
-
-impl Identities {
-    /// Whether `namespace/name` has an association (exact match, no wildcards).
-    pub fn contains(&self, namespace: &str, name: &str) -> bool {
-        // The set is small; avoid allocating a key on every admission.
-        self.0.iter().any(|(n, s)| n == namespace && s == name)
-    }
-
-    /// Number of identities.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Parses the file content. Empty content is an empty set (as upstream).
-    pub fn parse(content: &str) -> Result<Self, serde_json::Error> {
-        #[derive(Deserialize)]
-        struct File {
-            #[serde(default)]
-            identities: Vec<Identity>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Identity {
-            namespace: String,
-            service_account: String,
-        }
-        if content.trim().is_empty() {
-            return Ok(Self::default());
-        }
-        let file: File = serde_json::from_str(content)?;
-        Ok(Self(
-            file.identities
-                .into_iter()
-                .map(|i| (i.namespace, i.service_account))
-                .collect(),
-        ))
-    }
-
-    /// Iterates over `(namespace, serviceAccount)` pairs.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, s)| (n.as_str(), s.as_str()))
-    }
-}
+pub use irsa_mutate::Associations;
 
 /// The association file, reloaded when it changes (including `..data` symlink swaps).
 #[derive(Debug)]
 pub struct AssociationFile {
     path: PathBuf,
-    current: RwLock<Arc<Identities>>,
+    current: RwLock<Arc<Associations>>,
 }
 
 impl AssociationFile {
@@ -80,7 +27,7 @@ impl AssociationFile {
     }
 
     /// The current identities.
-    pub fn current(&self) -> Arc<Identities> {
+    pub fn current(&self) -> Arc<Associations> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -107,13 +54,13 @@ impl AssociationFile {
     }
 }
 
-fn read(path: &Path) -> Result<Identities, std::io::Error> {
+fn read(path: &Path) -> Result<Associations, std::io::Error> {
     let content = match std::fs::read_to_string(path) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    Identities::parse(&content).map_err(|e| {
+    Associations::parse(&content).map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
@@ -127,18 +74,6 @@ fn read(path: &Path) -> Result<Identities, std::io::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn should_parse_and_match_exactly() {
-        let ids = Identities::parse(
-            r#"{"identities":[{"namespace":"foo","serviceAccount":"sa"},{"namespace":"bar","serviceAccount":"b"}]}"#,
-        )
-        .unwrap();
-        assert!(ids.contains("foo", "sa"));
-        assert!(!ids.contains("foo", "b"));
-        assert!(Identities::parse("").unwrap().is_empty());
-        assert!(Identities::parse("{").is_err());
-    }
 
     #[test]
     fn should_keep_previous_set_on_malformed_reload() {

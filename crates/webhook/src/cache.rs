@@ -13,21 +13,33 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::config_map::{Mapping, Mappings};
+use irsa_mutate::{ConfigMapMappings, ServiceAccountInfo};
+
 use crate::metrics::Metrics;
 
-/// The annotations of one ServiceAccount, reduced to those under the annotation prefix.
-pub type Annotations = Arc<BTreeMap<String, String>>;
+/// What the cache keeps of one ServiceAccount: its `<prefix>/` annotations, parsed (as
+/// upstream's informer transform keeps only those, to save memory on large clusters).
+pub type Entry = Arc<ServiceAccountInfo>;
 
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Found {
-    /// The ServiceAccount (annotations under the prefix only).
-    ServiceAccount(Annotations),
-    /// No ServiceAccount, but a ConfigMap mapping for it.
-    Mapping(Mapping),
+    /// The ServiceAccount (role or not).
+    ServiceAccount(Entry),
+    /// No ServiceAccount, but a ConfigMap mapping for it (counts as found, as upstream).
+    Mapping,
     /// Neither, after the configured wait and lookup.
     Missing,
+}
+
+impl Found {
+    /// The ServiceAccount entry, if one was found.
+    pub fn service_account(&self) -> Option<&ServiceAccountInfo> {
+        match self {
+            Found::ServiceAccount(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// Outcome of a direct lookup.
@@ -80,9 +92,10 @@ struct Bucket {
 /// The cache shared by the watch tasks and the admission handler.
 pub struct Cache {
     prefix: String,
-    sas: RwLock<HashMap<String, Annotations>>,
-    init_buffer: Mutex<Option<HashMap<String, Annotations>>>,
-    mappings: RwLock<Arc<Mappings>>,
+    sas: RwLock<HashMap<String, Entry>>,
+    init_buffer: Mutex<Option<HashMap<String, Entry>>>,
+    mappings: RwLock<Arc<ConfigMapMappings>>,
+    no_annotations: Entry,
     changed: Notify,
     sa_synced: watch::Sender<bool>,
     cm_synced: watch::Sender<bool>,
@@ -128,6 +141,7 @@ impl Cache {
             sas: RwLock::default(),
             init_buffer: Mutex::default(),
             mappings: RwLock::default(),
+            no_annotations: Arc::default(),
             changed: Notify::new(),
             sa_synced,
             cm_synced,
@@ -141,19 +155,16 @@ impl Cache {
         }
     }
 
-    /// Reduces a full annotation map to the `prefix/` annotations (what upstream's informer
-    /// transform keeps, to save memory on large clusters).
-    pub fn strip(&self, annotations: &BTreeMap<String, String>) -> Annotations {
-        Arc::new(
-            annotations
-                .iter()
-                .filter(|(k, _)| {
-                    k.strip_prefix(self.prefix.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
+    /// Reduces a full annotation map to what the webhook needs: the parsed `prefix/`
+    /// annotations. ServiceAccounts without any share one entry, so a cluster of mostly
+    /// unannotated ServiceAccounts costs little more than their keys.
+    pub fn strip(&self, annotations: &BTreeMap<String, String>) -> Entry {
+        let info = ServiceAccountInfo::from_annotations(annotations, &self.prefix);
+        if info == *self.no_annotations {
+            Arc::clone(&self.no_annotations)
+        } else {
+            Arc::new(info)
+        }
     }
 
     /// Adds or replaces a ServiceAccount (watch ADDED/MODIFIED, or a direct lookup).
@@ -206,7 +217,7 @@ impl Cache {
 
     /// Replaces the ConfigMap mappings (an empty set when the ConfigMap is deleted) and marks
     /// them synced.
-    pub fn set_mappings(&self, mappings: Mappings) {
+    pub fn set_mappings(&self, mappings: ConfigMapMappings) {
         *write(&self.mappings) = Arc::new(mappings);
         self.cm_synced.send_replace(true);
         self.changed.notify_waiters();
@@ -235,8 +246,8 @@ impl Cache {
         let _ = cm.wait_for(|v| *v).await;
     }
 
-    /// The cached annotations of `namespace/name`, without waiting.
-    pub fn cached(&self, namespace: &str, name: &str) -> Option<Annotations> {
+    /// The cached entry of `namespace/name`, without waiting.
+    pub fn cached(&self, namespace: &str, name: &str) -> Option<Entry> {
         read(&self.sas).get(&key(namespace, name)).cloned()
     }
 
@@ -246,13 +257,23 @@ impl Cache {
         }
         read(&self.mappings)
             .get(namespace, name)
-            .map(|m| Found::Mapping(m.clone()))
+            .map(|_| Found::Mapping)
     }
 
-    /// The ConfigMap mapping for `namespace/name`, if any (consulted when the ServiceAccount
-    /// exists but has no role, as upstream does).
-    pub fn mapping(&self, namespace: &str, name: &str) -> Option<Mapping> {
-        read(&self.mappings).get(namespace, name).cloned()
+    /// The current ConfigMap mappings (consulted by the mutation when the ServiceAccount has
+    /// no role, as upstream does).
+    pub fn mappings(&self) -> Arc<ConfigMapMappings> {
+        Arc::clone(&read(&self.mappings))
+    }
+
+    /// Whether the ConfigMap has a mapping for `namespace/name` (or `*/name`).
+    pub fn has_mapping(&self, namespace: &str, name: &str) -> bool {
+        read(&self.mappings).get(namespace, name).is_some()
+    }
+
+    /// Whether the ConfigMap was loaded at least once (or is not watched).
+    pub fn mappings_synced(&self) -> bool {
+        *self.cm_synced.borrow()
     }
 
     /// Finds `namespace/name`: from the cache, else the ConfigMap, else by waiting up to
@@ -428,8 +449,17 @@ mod tests {
             ]),
         );
         let got = c.cached("ns", "sa").unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got["eks.amazonaws.com/role-arn"], "r");
+        assert_eq!(got.role_arn.as_deref(), Some("r"));
+        c.apply("ns", "plain", &ann(&[("other/x", "y")]));
+        c.apply("ns", "plain2", &ann(&[]));
+        let (a, b) = (
+            c.cached("ns", "plain").unwrap(),
+            c.cached("ns", "plain2").unwrap(),
+        );
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "unannotated ServiceAccounts share one entry"
+        );
     }
 
     #[test]
@@ -473,7 +503,7 @@ mod tests {
         let Found::ServiceAccount(a) = c.lookup("ns", "sa").await else {
             panic!("expected a hit")
         };
-        assert_eq!(a["eks.amazonaws.com/role-arn"], "r");
+        assert_eq!(a.role_arn.as_deref(), Some("r"));
         assert!(c.cached("ns", "sa").is_some());
         assert_eq!(c.lookup("ns", "nope").await, Found::Missing);
         assert_eq!(c.metrics.missing_sa_count(), 1);

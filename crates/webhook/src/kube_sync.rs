@@ -10,7 +10,10 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Client};
 
 use crate::cache::{Cache, Fetched, Fetcher};
-use crate::config_map::{CONFIG_MAP_NAME, Mappings};
+use irsa_mutate::ConfigMapMappings;
+
+/// Name of the watched ConfigMap (fixed upstream).
+pub const CONFIG_MAP_NAME: &str = "pod-identity-webhook";
 
 /// Errors building the Kubernetes client.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +103,8 @@ pub fn fetcher(client: Client) -> Fetcher {
 /// Watches every ServiceAccount in every namespace (as upstream) into `cache`, forever,
 /// retrying with kube's default backoff. Objects are reduced to the prefix annotations before
 /// they are kept.
-pub async fn run_service_accounts(client: Client, cache: Arc<Cache>, config: watcher::Config) {
+pub async fn run_service_accounts(client: Client, cache: Arc<Cache>) {
+    let config = watcher::Config::default();
     let api: Api<ServiceAccount> = Api::all(client);
     let mut stream = watcher(api, config).default_backoff().boxed();
     while let Some(event) = stream.next().await {
@@ -131,14 +135,9 @@ pub async fn run_service_accounts(client: Client, cache: Arc<Cache>, config: wat
 
 /// Watches ConfigMap `pod-identity-webhook` in `namespace` (`--watch-config-map`). Unlike
 /// upstream, deleting it (or its `config` key) clears the mappings.
-pub async fn run_config_map(
-    client: Client,
-    namespace: String,
-    cache: Arc<Cache>,
-    resync: watcher::Config,
-) {
+pub async fn run_config_map(client: Client, namespace: String, cache: Arc<Cache>) {
     let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
-    let config = resync.fields(&format!("metadata.name={CONFIG_MAP_NAME}"));
+    let config = watcher::Config::default().fields(&format!("metadata.name={CONFIG_MAP_NAME}"));
     let mut stream = watcher(api, config).default_backoff().boxed();
     let mut seen_in_init = false;
     while let Some(event) = stream.next().await {
@@ -153,11 +152,11 @@ pub async fn run_config_map(
                     namespace,
                     "ConfigMap {CONFIG_MAP_NAME} deleted; mappings cleared"
                 );
-                cache.set_mappings(Mappings::default());
+                cache.set_mappings(ConfigMapMappings::default());
             }
             Ok(watcher::Event::InitDone) => {
                 if !seen_in_init {
-                    cache.set_mappings(Mappings::default());
+                    cache.set_mappings(ConfigMapMappings::default());
                 }
             }
             Err(err) => tracing::warn!(error = %err, "ConfigMap watch failed; retrying"),
@@ -166,29 +165,25 @@ pub async fn run_config_map(
 }
 
 fn apply_config_map(cache: &Cache, cm: &ConfigMap) {
-    let config = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get("config"))
-        .map(String::as_str)
-        .unwrap_or("");
-    if config.trim().is_empty() {
-        cache.set_mappings(Mappings::default());
-        return;
-    }
-    match Mappings::parse(config) {
-        Ok((mappings, skipped)) => {
-            for s in skipped {
-                tracing::warn!(entry = %s, "ignoring invalid ConfigMap mapping");
-            }
-            tracing::info!(mappings = mappings.len(), "ConfigMap mappings loaded");
+    let config = cm.data.as_ref().and_then(|d| d.get("config"));
+    let parsed = match config {
+        None => Ok(ConfigMapMappings::default()),
+        Some(c) if c.trim().is_empty() => Ok(ConfigMapMappings::default()),
+        Some(c) => ConfigMapMappings::parse(c),
+    };
+    match parsed {
+        Ok(mappings) => {
+            tracing::info!(
+                mappings = mappings.len(),
+                "ConfigMap {CONFIG_MAP_NAME} loaded"
+            );
             cache.set_mappings(mappings);
         }
         Err(err) => {
-            tracing::warn!(error = %err, "ConfigMap {CONFIG_MAP_NAME} data.config is not a JSON object; keeping the previous mappings");
-            // Still count as synced: a bad ConfigMap must not keep the webhook unready.
-            if !cache.is_ready() {
-                cache.set_mappings(Mappings::default());
+            tracing::warn!(error = %err, "ignoring ConfigMap {CONFIG_MAP_NAME}; keeping the previous mappings");
+            // A bad ConfigMap must not keep the webhook unready forever.
+            if !cache.mappings_synced() {
+                cache.set_mappings(ConfigMapMappings::default());
             }
         }
     }

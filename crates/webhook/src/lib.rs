@@ -2,17 +2,19 @@
 //! TLS reload, metrics, and install manifests. The mutation itself is `irsa-mutate`.
 //!
 //! Layout: [`admission`] (wire format), [`cache`] (ServiceAccount store and miss path),
-//! [`kube_sync`] (kube-rs watchers feeding the cache), [`config_map`] and [`associations`]
-//! (the two other sources of configuration), [`tls`] and [`files`] (hot-reloaded files),
+//! [`kube_sync`] (kube-rs watchers feeding the cache, ConfigMap mappings), [`associations`]
+//! (the container-credentials file), [`tls`] and [`files`] (hot-reloaded files),
 //! [`metrics`], and [`server`] (HTTP wiring and graceful shutdown).
 
 pub mod admission;
 pub mod associations;
 pub mod cache;
-pub mod config_map;
 pub mod files;
 pub mod kube_sync;
 pub mod manifests;
 pub mod metrics;
+pub mod mutation;
+pub mod runner;
 pub mod server;
+pub mod testing;
 pub mod tls;

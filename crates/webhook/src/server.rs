@@ -24,37 +24,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::admission::{self, PodRequest};
-use crate::associations::{AssociationFile, Identities};
+use crate::admission;
+use crate::associations::AssociationFile;
 use crate::cache::{Cache, Found};
-use crate::metrics::{Metrics, PodMethod};
+use crate::metrics::Metrics;
+use crate::mutation;
 
 /// Default bound of a `/mutate` body: the API server's own request limit (3 MiB), so any pod
 /// it accepted fits.
 pub const DEFAULT_MAX_BODY: usize = 3 * 1024 * 1024;
-
-/// What the mutation decided for one pod.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// The JSON Patch, `None` when the pod is not mutated.
-    pub patch: Option<json_patch::Patch>,
-    /// Warnings returned to the client (`response.warnings`).
-    pub warnings: Vec<String>,
-    /// The mode, for `pod_identity_webhook_pod_count`.
-    pub method: Option<PodMethod>,
-}
-
-/// The pure mutation, seen from the server.
-pub trait Mutator: Send + Sync + 'static {
-    /// Mutates `request.pod` given what the cache found for its ServiceAccount and the
-    /// container-credentials identities. An `Err` is a message returned with `allowed: false`.
-    fn mutate(
-        &self,
-        request: &PodRequest,
-        found: &Found,
-        identities: &Identities,
-    ) -> Result<Outcome, String>;
-}
 
 /// Everything the handlers share.
 pub struct App {
@@ -62,8 +40,8 @@ pub struct App {
     pub cache: Arc<Cache>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// The mutation.
-    pub mutator: Arc<dyn Mutator>,
+    /// The mutation settings (the mutation flags).
+    pub config: irsa_mutate::Config,
     /// The container-credentials association file, when configured.
     pub associations: Option<Arc<AssociationFile>>,
     /// Bound of a `/mutate` body in bytes.
@@ -361,13 +339,13 @@ async fn handle_mutate(app: &App, headers: &HeaderMap, body: Body) -> Response {
         }
     };
     let sa_name = request.service_account_name().to_owned();
-    let identities = app
+    let associations = app
         .associations
         .as_ref()
         .map(|a| a.current())
         .unwrap_or_default();
     // Container-credentials mode never waits for the cache (as upstream).
-    let found = if identities.contains(&request.namespace, &sa_name) {
+    let found = if associations.contains(&request.namespace, &sa_name) {
         match app.cache.cached(&request.namespace, &sa_name) {
             Some(a) => Found::ServiceAccount(a),
             None => Found::Missing,
@@ -375,7 +353,8 @@ async fn handle_mutate(app: &App, headers: &HeaderMap, body: Body) -> Response {
     } else {
         app.cache.lookup(&request.namespace, &sa_name).await
     };
-    match app.mutator.mutate(&request, &found, &identities) {
+    let mappings = app.cache.mappings();
+    match mutation::admit(&app.config, &request, &found, &mappings, &associations) {
         Ok(outcome) => {
             if let Some(method) = outcome.method {
                 app.metrics.pod_mutated(method);

@@ -1,0 +1,80 @@
+//! Glue between an admission request and the pure mutation of `irsa-mutate`.
+
+use std::hash::BuildHasher as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use irsa_mutate::{Associations, Config, ConfigMapMappings, Mode, ServiceAccountLookup};
+
+use crate::admission::PodRequest;
+use crate::cache::Found;
+use crate::metrics::PodMethod;
+
+/// What the mutation decided for one pod.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The JSON Patch, `None` when the pod is not mutated. Like upstream, a patch (possibly
+    /// empty, e.g. on reinvocation) is returned whenever a mode applies.
+    pub patch: Option<json_patch::Patch>,
+    /// Warnings returned to the client (`response.warnings`).
+    pub warnings: Vec<String>,
+    /// The mode, for `pod_identity_webhook_pod_count`.
+    pub method: Option<PodMethod>,
+}
+
+/// Runs the mutation for `request`. `Err` is a message for an `allowed: false` reply (the
+/// object is not a usable Pod).
+pub fn admit(
+    config: &Config,
+    request: &PodRequest,
+    found: &Found,
+    mappings: &ConfigMapMappings,
+    associations: &Associations,
+) -> Result<Outcome, String> {
+    let name = irsa_mutate::service_account_name(&request.pod);
+    let lookup = ServiceAccountLookup::cached(found.service_account())
+        .with_config_map(mappings.get(&request.namespace, name));
+    let mutation = irsa_mutate::mutate(
+        &request.pod,
+        &request.namespace,
+        &lookup,
+        associations,
+        config,
+        &mut random_below,
+    )
+    .map_err(|e| e.to_string())?;
+    let method = match mutation.mode {
+        Mode::None => None,
+        Mode::Irsa => Some(PodMethod::StsWebIdentity),
+        Mode::ContainerCredentials => Some(PodMethod::ContainerCredentials),
+    };
+    Ok(Outcome {
+        patch: method.map(|_| mutation.patch),
+        warnings: mutation.warnings,
+        method,
+    })
+}
+
+/// A uniform-enough integer in `0..n` for the token-expiration jitter (not security relevant):
+/// std's randomly keyed SipHash over a counter, so no extra dependency is needed.
+fn random_below(n: i64) -> i64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    if n <= 0 {
+        return 0;
+    }
+    let x = std::hash::RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (x % n as u64) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn should_stay_in_range() {
+        for n in [1, 2, 7201] {
+            for _ in 0..100 {
+                assert!((0..n).contains(&random_below(n)));
+            }
+        }
+    }
+}
