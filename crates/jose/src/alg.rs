@@ -181,7 +181,6 @@ impl Algorithm {
         }
     }
 
-    #[allow(dead_code)] // used by the JWT module
     pub(crate) fn rsa_signing(self) -> Option<&'static dyn signature::RsaEncoding> {
         match self {
             Algorithm::RS256 => Some(&signature::RSA_PKCS1_SHA256),

@@ -94,6 +94,11 @@ impl PublicKey {
         }
     }
 
+    /// True when a JWK `alg` restricted this key to one algorithm.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+
     /// True for RSA keys.
     pub fn is_rsa(&self) -> bool {
         matches!(self.material, Material::Rsa { .. })
@@ -127,7 +132,6 @@ impl PublicKey {
     }
 
     /// Pre-parses the key for `alg` (the algorithm must be allowed).
-    #[allow(dead_code)] // used by the JWT module
     pub(crate) fn parsed(&self, alg: Algorithm) -> Option<ParsedPublicKey> {
         if !self.allows(alg) {
             return None;
@@ -278,7 +282,6 @@ impl PrivateKey {
     }
 
     /// Signs `message` with `alg`, which the key must allow.
-    #[allow(dead_code)] // used by the JWT module
     pub(crate) fn sign_bytes(&self, alg: Algorithm, message: &[u8]) -> Option<Vec<u8>> {
         if !self.public.allows(alg) {
             return None;
