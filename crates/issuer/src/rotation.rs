@@ -89,71 +89,94 @@ pub fn retire_kid(jwks: &mut JwkSet, kid: &str) -> Result<usize, RotationError> 
     Ok(before - jwks.keys().len())
 }
 
-/// The safe signing-key rotation procedure, with this issuer's values filled in.
+/// Where a rotation stands, for [`procedure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage<'a> {
+    /// The new key (this kid) was just published.
+    Added(&'a str),
+    /// The old key (this kid) was just retired.
+    Retired(&'a str),
+}
+
+/// The safe signing-key rotation procedure, with this issuer's values filled in and the
+/// steps marked `done`, `todo`, or `check` (must have happened before this stage).
 ///
 /// Order matters: verifiers (AWS STS caches JWKS, kube-apiserver verifies with its key files)
 /// must know the new key before any token is signed with it, and the old key must stay
 /// published until every token it signed has expired.
-pub fn procedure(
-    issuer: &str,
-    jwks_uri: &str,
-    new_kid: Option<&str>,
-    retired_kid: Option<&str>,
-) -> String {
-    let new = new_kid.unwrap_or("<new kid>");
+pub fn procedure(issuer: &str, jwks_uri: &str, stage: Stage<'_>) -> String {
+    let (new, old) = match stage {
+        Stage::Added(kid) => (kid, "OLD_KID"),
+        Stage::Retired(kid) => ("NEW_KID", kid),
+    };
+    let earlier = match stage {
+        Stage::Added(_) => "todo",
+        Stage::Retired(_) => "check",
+    };
     let mut s = String::new();
     let _ = writeln!(s, "Safe signing-key rotation for {issuer}:");
-    let step = |s: &mut String, n: u8, done: bool, text: &str| {
-        let mark = if done { "done" } else { "todo" };
+    let mut step = |n: u8, mark: &str, text: String| {
         let _ = writeln!(s, "  {n}. [{mark}] {text}");
     };
     step(
-        &mut s,
         1,
-        new_kid.is_some(),
-        &format!(
+        if matches!(stage, Stage::Added(_)) {
+            "done"
+        } else {
+            "check"
+        },
+        format!(
             "Publish the new public key (kid {new}) next to the old one: upload the folder, then \
              check {jwks_uri} lists both kids."
         ),
     );
     step(
-        &mut s,
         2,
-        false,
+        earlier,
         "Add the new public key as an extra --service-account-key-file on every kube-apiserver \
-         (keep the old one); restart the API servers. They now verify both keys.",
+         (keep the old one); restart the API servers. They now verify both keys."
+            .into(),
     );
     step(
-        &mut s,
         3,
-        false,
+        earlier,
         "Wait at least the JWKS cache lifetime (Cache-Control max-age=3600, i.e. 1 hour) so AWS \
-         STS and other verifiers have fetched the new key set.",
+         STS and other verifiers have fetched the new key set."
+            .into(),
     );
     step(
-        &mut s,
         4,
-        false,
+        earlier,
         "Switch --service-account-signing-key-file to the new private key and restart the API \
-         servers. New tokens carry the new kid.",
+         servers. New tokens carry the new kid."
+            .into(),
     );
     step(
-        &mut s,
         5,
-        false,
-        "Wait the maximum token lifetime (--service-account-max-token-expiration; kubelet refreshes \
-         projected tokens at 80% of their TTL or after 24 h, so wait at least 24 h).",
+        earlier,
+        "Wait the maximum token lifetime (--service-account-max-token-expiration; kubelet \
+         refreshes projected tokens at 80% of their TTL or after 24 h, so wait at least 24 h)."
+            .into(),
     );
-    let retire_text = match retired_kid {
-        Some(old) => format!(
-            "Retire the old key (kid {old}): remove it from --service-account-key-file, then \
-             upload the folder so the JWKS drops it."
+    let retire = match stage {
+        Stage::Added(_) => format!(
+            "Retire the old key: `irsa issuer rotate --dir DIR --retire-kid {old}`, upload the \
+             folder, and remove the old public key from --service-account-key-file."
         ),
-        None => "Retire the old key: `irsa issuer rotate --dir DIR --retire-kid OLD_KID`, upload \
-                 the folder, and remove the old public key from --service-account-key-file."
-            .to_owned(),
+        Stage::Retired(_) => format!(
+            "Retire the old key (kid {old}): upload the folder so the JWKS drops it, and remove \
+             the old public key from --service-account-key-file."
+        ),
     };
-    step(&mut s, 6, retired_kid.is_some(), &retire_text);
+    step(
+        6,
+        if matches!(stage, Stage::Retired(_)) {
+            "done"
+        } else {
+            "todo"
+        },
+        retire,
+    );
     s
 }
 
@@ -221,8 +244,7 @@ mod tests {
         let text = procedure(
             "https://oidc.example.com",
             "https://oidc.example.com/keys.json",
-            Some("NEWKID"),
-            None,
+            Stage::Added("NEWKID"),
         );
         let publish = text
             .find("1. [done] Publish the new public key (kid NEWKID)")
@@ -234,5 +256,15 @@ mod tests {
         let retire = text.find("6. [todo] Retire").unwrap();
         assert!(publish < verify && verify < switch && switch < retire);
         assert!(text.contains("https://oidc.example.com/keys.json"));
+        let retired = procedure(
+            "https://a.example",
+            "https://a.example/k",
+            Stage::Retired("OLD"),
+        );
+        assert!(retired.contains("2. [check]"), "{retired}");
+        assert!(
+            retired.contains("6. [done] Retire the old key (kid OLD)"),
+            "{retired}"
+        );
     }
 }

@@ -101,8 +101,10 @@ fn flags(args: FlagsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The absolute path (symlinks resolved when possible; `/dev/fd/N` and the like kept).
 fn absolute(path: &Path) -> anyhow::Result<String> {
     let abs = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
         .with_context(|| format!("cannot resolve {}", path.display()))?;
     abs.to_str()
         .map(str::to_owned)

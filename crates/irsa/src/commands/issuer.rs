@@ -171,8 +171,7 @@ fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
             rotation::procedure(
                 published.discovery.issuer().as_str(),
                 &published.discovery.jwks_uri(),
-                None,
-                Some(kid),
+                rotation::Stage::Retired(kid),
             )
         );
         return Ok(ExitCode::SUCCESS);
@@ -191,16 +190,16 @@ fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
     }
     println!("now published: {}", describe_kids(&published.jwks));
     println!();
-    let new_kid = added.added.first().or(added.already_published.first());
-    print!(
-        "{}",
-        rotation::procedure(
-            published.discovery.issuer().as_str(),
-            &published.discovery.jwks_uri(),
-            new_kid.map(String::as_str),
-            None,
-        )
-    );
+    if let Some(new_kid) = added.added.first().or(added.already_published.first()) {
+        print!(
+            "{}",
+            rotation::procedure(
+                published.discovery.issuer().as_str(),
+                &published.discovery.jwks_uri(),
+                rotation::Stage::Added(new_kid),
+            )
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
