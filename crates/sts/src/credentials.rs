@@ -377,11 +377,11 @@ pub fn open_for(
     now: SystemTime,
 ) -> Result<SessionClaims, CredentialError> {
     let claims = open(key, token, now)?;
-    if !aws_lc_rs::constant_time::verify_slices_are_equal(
+    if aws_lc_rs::constant_time::verify_slices_are_equal(
         claims.access_key_id.as_bytes(),
         access_key_id.as_bytes(),
     )
-    .is_ok()
+    .is_err()
     {
         return Err(CredentialError::Invalid);
     }
