@@ -405,3 +405,31 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
     }
 }
+
+impl Store {
+    /// Makes an existing version the default. Returns `false` if the policy or version is absent.
+    pub fn set_default_policy_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM policy_versions WHERE policy_arn = ?1 AND version_id = ?2",
+                    params![arn, version_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE managed_policies SET default_version = ?2, update_date = ?3 WHERE arn = ?1",
+                params![arn, version_id, to_unix(now)],
+            )?;
+            Ok(true)
+        })
+    }
+}
