@@ -231,6 +231,7 @@ fn init_logging(verbosity: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -401,6 +402,11 @@ mod tests {
 
     #[test]
     fn go_booleans_and_durations() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["--watch-container-credentials-config=/assoc.json"];
+            all.extend_from_slice(args);
+            parse(&all)
+        };
         assert!(parse(&["--watch-config-map"]).unwrap().watch_config_map);
         assert!(parse(&["--watch-config-map=1"]).unwrap().watch_config_map);
         assert!(!parse(&["--in-cluster=F"]).unwrap().in_cluster);

@@ -1,0 +1,238 @@
+//! End-to-end: the `irsa webhook serve` binary, started the way upstream's Deployment starts
+//! the Go webhook, against the fake Kubernetes API (no kube-apiserver can run here), over TLS
+//! on loopback; then SIGTERM.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use irsa_webhook::testing::{FakeApi, TestCa, https_request};
+use serde_json::{Value, json};
+
+const ROLE: &str = "arn:aws:iam::111122223333:role/e2e";
+
+fn review(uid: &str, sa: &str) -> Vec<u8> {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "apps",
+            "operation": "CREATE",
+            "userInfo": {"username": "e2e"},
+            "object": {"metadata": {"name": "p"},
+                       "spec": {"serviceAccountName": sa,
+                                "containers": [{"name": "app", "image": "busybox"}]}}
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Reads stderr lines until the "serving" line, returns the HTTPS and metrics ports.
+fn ports_from_log(rx: &mpsc::Receiver<String>) -> (u16, u16) {
+    let port_of = |line: &str, key: &str| -> Option<u16> {
+        let rest = &line[line.find(key)? + key.len()..];
+        let addr = rest.split_whitespace().next()?;
+        addr.parse::<SocketAddr>().ok().map(|a| a.port())
+    };
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("webhook did not log its listening addresses within 30 s");
+        if line.contains("irsa webhook serving") {
+            return (
+                port_of(&line, "https=").expect("https= in the log line"),
+                port_of(&line, "metrics=").expect("metrics= in the log line"),
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_mutations_with_upstream_flags_and_stops_on_sigterm() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let api = FakeApi::start().await.unwrap();
+    api.put_service_account("apps", "e2e", &[("eks.amazonaws.com/role-arn", ROLE)]);
+    api.put_service_account("apps", "plain", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new().unwrap();
+    let (cert, key) = ca.leaf("e2e").unwrap();
+    std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("tls.key"), key).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
+    let assoc = dir.path().join("associations.json");
+    std::fs::write(&assoc, r#"{"identities":[]}"#).unwrap();
+
+    // The args of upstream's deploy/deployment-base.yaml, plus ports and files for the test.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_irsa"))
+        .args([
+            "webhook",
+            "serve",
+            "--in-cluster=false",
+            "--namespace=default",
+        ])
+        .args([
+            "--service-name=pod-identity-webhook",
+            "--annotation-prefix=eks.amazonaws.com",
+        ])
+        .args(["--token-audience=sts.amazonaws.com", "--logtostderr"])
+        .args([
+            "--port=0",
+            "--metrics-port=0",
+            "--aws-default-region=eu-west-1",
+        ])
+        .arg(format!(
+            "--tls-cert={}",
+            dir.path().join("tls.crt").display()
+        ))
+        .arg(format!(
+            "--tls-key={}",
+            dir.path().join("tls.key").display()
+        ))
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg(format!(
+            "--watch-container-credentials-config={}",
+            assoc.display()
+        ))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (https_port, metrics_port) = ports_from_log(&rx);
+    let https: SocketAddr = ([127, 0, 0, 1], https_port).into();
+    let ca_pem = ca.pem();
+
+    // Ready once the ServiceAccount list synced.
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok((200, _)) =
+            https_request(https, &ca_pem, "GET", "/readyz", "text/plain", b"").await
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "webhook never became ready");
+
+    let (status, body) = https_request(
+        https,
+        &ca_pem,
+        "POST",
+        "/mutate",
+        "application/json",
+        &review("e2e-1", "e2e"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let out: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(out["response"]["uid"], "e2e-1");
+    use base64::Engine as _;
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(out["response"]["patch"].as_str().expect("a patch"))
+        .unwrap();
+    let patch = String::from_utf8(patch).unwrap();
+    assert!(patch.contains(ROLE), "{patch}");
+    assert!(patch.contains("eu-west-1"), "{patch}");
+
+    let (_, body) = https_request(
+        https,
+        &ca_pem,
+        "POST",
+        "/mutate",
+        "application/json",
+        &review("e2e-2", "plain"),
+    )
+    .await
+    .unwrap();
+    let out: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(out["response"], json!({"uid": "e2e-2", "allowed": true}));
+
+    // Metrics over plain HTTP on the metrics port.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", metrics_port))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).await.unwrap();
+    assert!(
+        text.contains("pod_identity_webhook_pod_count{method=\"sts_web_identity\"} 1"),
+        "{text}"
+    );
+
+    // SIGTERM: graceful stop, exit code 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..150 {
+        if let Some(s) = child.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(exit) = exited else {
+        let _ = child.kill();
+        panic!("webhook did not stop within 15 s of SIGTERM");
+    };
+    assert!(exit.success(), "exit status {exit}");
+}
+
+#[test]
+fn rejects_bad_flags_with_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_irsa"))
+        .args([
+            "webhook",
+            "serve",
+            "--tls-min-version=1.4",
+            "--watch-container-credentials-config=/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tls-min-version"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_irsa"))
+        .args([
+            "webhook",
+            "serve",
+            "--in-cluster=false",
+            "--port=0",
+            "--metrics-port=0",
+        ])
+        .args([
+            "--tls-cert=/nonexistent/tls.crt",
+            "--tls-key=/nonexistent/tls.key",
+        ])
+        .args([
+            "--watch-container-credentials-config=/nonexistent",
+            "--kube-api=http://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/tls.crt"), "{err}");
+}
