@@ -1,0 +1,748 @@
+//! The IAM API through the unmodified AWS SDK for Rust (aws-sdk-iam, endpoint override,
+//! static admin credentials) against an in-process server on loopback.
+
+mod iam_support;
+
+use aws_sdk_iam::types::{
+    ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecisionType, PolicyScopeType, Tag,
+};
+use iam_support::*;
+
+const PROVIDER: &str = "oidc.example.com/id/ABC123";
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag::builder().key(k).value(v).build().unwrap()
+}
+
+#[tokio::test]
+async fn oidc_provider_lifecycle() {
+    let t = TestServer::start().await;
+    let iam = t.iam();
+    let created = iam
+        .create_open_id_connect_provider()
+        .url(format!("https://{PROVIDER}"))
+        .client_id_list("sts.amazonaws.com")
+        .thumbprint_list("9E99A48A9960B14926BB7F3B02E22DA2B0AB7280")
+        .tags(tag("cluster", "dev"))
+        .send()
+        .await
+        .unwrap();
+    let arn = created.open_id_connect_provider_arn().unwrap().to_owned();
+    assert_eq!(
+        arn,
+        format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{PROVIDER}")
+    );
+
+    let got = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.url(), Some(PROVIDER));
+    assert_eq!(got.client_id_list(), ["sts.amazonaws.com"]);
+    assert_eq!(
+        got.thumbprint_list(),
+        ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"]
+    );
+    assert!(got.create_date().is_some());
+    assert_eq!(got.tags()[0].key(), "cluster");
+
+    let dup = iam
+        .create_open_id_connect_provider()
+        .url(format!("https://{PROVIDER}"))
+        .client_id_list("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(dup),
+        (
+            "EntityAlreadyExists".into(),
+            format!("Provider with url https://{PROVIDER} already exists.")
+        )
+    );
+
+    for bad in [
+        "http://oidc.example.com",
+        "https://oidc.example.com:8443/x",
+        "https://oidc.example.com/?q=1",
+    ] {
+        let err = iam
+            .create_open_id_connect_provider()
+            .url(bad)
+            .client_id_list("x")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            aws_error(err),
+            (
+                "ValidationError".into(),
+                "Invalid Open ID Connect Provider URL".into()
+            ),
+            "{bad}"
+        );
+    }
+    let err = iam
+        .create_open_id_connect_provider()
+        .url("https://other.example.com")
+        .thumbprint_list("short")
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = aws_error(err);
+    assert_eq!(code, "ValidationError");
+    assert!(
+        message.starts_with("1 validation error detected: Value at 'thumbprintList'"),
+        "{message}"
+    );
+
+    iam.add_client_id_to_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .client_id("extra")
+        .send()
+        .await
+        .unwrap();
+    iam.remove_client_id_from_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .client_id("sts.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+    iam.update_open_id_connect_provider_thumbprint()
+        .open_id_connect_provider_arn(&arn)
+        .thumbprint_list("a".repeat(40))
+        .thumbprint_list("b".repeat(40))
+        .send()
+        .await
+        .unwrap();
+    iam.tag_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .tags(tag("team", "a"))
+        .send()
+        .await
+        .unwrap();
+    iam.untag_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .tag_keys("cluster")
+        .send()
+        .await
+        .unwrap();
+    let tags = iam
+        .list_open_id_connect_provider_tags()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags()
+            .iter()
+            .map(|t| (t.key(), t.value()))
+            .collect::<Vec<_>>(),
+        [("team", "a")]
+    );
+    let got = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.client_id_list(), ["extra"]);
+    assert_eq!(got.thumbprint_list().len(), 2);
+    // The store lookup STS uses: by issuer host/path, exact.
+    assert!(
+        t.state
+            .store
+            .get_oidc_provider_by_url(PROVIDER)
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        t.state
+            .store
+            .get_oidc_provider_by_url(&format!("{PROVIDER}/"))
+            .unwrap()
+            .is_none()
+    );
+
+    let list = iam.list_open_id_connect_providers().send().await.unwrap();
+    assert_eq!(list.open_id_connect_provider_list().len(), 1);
+    iam.delete_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let err = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(err),
+        (
+            "NoSuchEntity".into(),
+            format!("OpenIDConnect Provider not found for arn {arn}")
+        )
+    );
+    let err = iam
+        .delete_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(err),
+        (
+            "NoSuchEntity".into(),
+            format!("OpenId connect Provider {arn} cannot be found.")
+        )
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn http_issuers_only_when_allowed() {
+    let t = TestServer::with_store(irsa_sts::store::Store::in_memory().unwrap(), true).await;
+    let out = t
+        .iam()
+        .create_open_id_connect_provider()
+        .url("http://127.0.0.1:8080")
+        .client_id_list("sts.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.open_id_connect_provider_arn(),
+        Some("arn:aws:iam::123456789012:oidc-provider/127.0.0.1:8080")
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn roles_and_inline_policies() {
+    let t = TestServer::start().await;
+    let iam = t.iam();
+    let trust = trust_policy(PROVIDER, "default:aws-cli");
+    let role = iam
+        .create_role()
+        .role_name("k8s_default_aws-cli")
+        .path("/irsa/")
+        .assume_role_policy_document(&trust)
+        .description("for the aws-cli service account")
+        .tags(tag("owner", "me"))
+        .send()
+        .await
+        .unwrap();
+    let role = role.role().unwrap();
+    assert_eq!(
+        role.arn(),
+        "arn:aws:iam::123456789012:role/irsa/k8s_default_aws-cli"
+    );
+    assert!(
+        role.role_id().starts_with("AROA") && role.role_id().len() == 21,
+        "{}",
+        role.role_id()
+    );
+    assert_eq!(role.max_session_duration(), Some(3600));
+    // Documents come back URL-encoded, exactly as IAM sends them.
+    let encoded = role.assume_role_policy_document().unwrap();
+    assert!(encoded.starts_with("%7B%22Version%22"), "{encoded}");
+    let doc = decode_document(encoded);
+    assert_eq!(
+        doc,
+        serde_json::from_str::<serde_json::Value>(&trust).unwrap()
+    );
+
+    let dup = iam
+        .create_role()
+        .role_name("K8S_DEFAULT_AWS-CLI")
+        .assume_role_policy_document(&trust)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(dup),
+        (
+            "EntityAlreadyExists".into(),
+            "Role with name K8S_DEFAULT_AWS-CLI already exists.".into()
+        )
+    );
+    let bad = iam
+        .create_role()
+        .role_name("bad")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = aws_error(bad);
+    assert_eq!(code, "MalformedPolicyDocument");
+    assert!(
+        message.contains("Has prohibited field Resource"),
+        "{message}"
+    );
+    let bad = iam
+        .create_role()
+        .role_name("bad:name")
+        .assume_role_policy_document(&trust)
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = aws_error(bad);
+    assert_eq!(code, "ValidationError");
+    assert_eq!(
+        message,
+        "1 validation error detected: Value 'bad:name' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+    );
+
+    let err = iam
+        .update_role()
+        .role_name("k8s_default_aws-cli")
+        .max_session_duration(100)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(err).1,
+        "1 validation error detected: Value '100' at 'maxSessionDuration' failed to satisfy constraint: Member must have value greater than or equal to 3600"
+    );
+    iam.update_role()
+        .role_name("k8s_default_aws-cli")
+        .max_session_duration(7200)
+        .send()
+        .await
+        .unwrap();
+    let new_trust = trust_policy(PROVIDER, "default:other");
+    iam.update_assume_role_policy()
+        .role_name("k8s_default_aws-cli")
+        .policy_document(&new_trust)
+        .send()
+        .await
+        .unwrap();
+    iam.tag_role()
+        .role_name("k8s_default_aws-cli")
+        .tags(tag("env", "test"))
+        .send()
+        .await
+        .unwrap();
+    iam.untag_role()
+        .role_name("k8s_default_aws-cli")
+        .tag_keys("owner")
+        .send()
+        .await
+        .unwrap();
+    let tags = iam
+        .list_role_tags()
+        .role_name("k8s_default_aws-cli")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags().iter().map(|t| t.key()).collect::<Vec<_>>(),
+        ["env"]
+    );
+    let got = iam
+        .get_role()
+        .role_name("k8s_default_aws-cli")
+        .send()
+        .await
+        .unwrap();
+    let got = got.role().unwrap();
+    assert_eq!(got.max_session_duration(), Some(7200));
+    assert_eq!(
+        decode_document(got.assume_role_policy_document().unwrap())["Statement"][0]["Condition"]["StringEquals"]
+            [format!("{PROVIDER}:sub")],
+        "system:serviceaccount:default:other"
+    );
+
+    iam.put_role_policy()
+        .role_name("k8s_default_aws-cli")
+        .policy_name("s3")
+        .policy_document(S3_PREFIX_POLICY)
+        .send()
+        .await
+        .unwrap();
+    let p = iam
+        .get_role_policy()
+        .role_name("k8s_default_aws-cli")
+        .policy_name("s3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_document(p.policy_document()),
+        serde_json::from_str::<serde_json::Value>(S3_PREFIX_POLICY).unwrap()
+    );
+    let names = iam
+        .list_role_policies()
+        .role_name("k8s_default_aws-cli")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(names.policy_names(), ["s3"]);
+    let bad = iam
+        .put_role_policy()
+        .role_name("k8s_default_aws-cli")
+        .policy_name("bad")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(aws_error(bad).0, "MalformedPolicyDocument");
+
+    let conflict = iam
+        .delete_role()
+        .role_name("k8s_default_aws-cli")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(conflict),
+        (
+            "DeleteConflict".into(),
+            "Cannot delete entity, must delete policies first.".into()
+        )
+    );
+    let roles = iam.list_roles().path_prefix("/irsa/").send().await.unwrap();
+    assert_eq!(roles.roles().len(), 1);
+    iam.delete_role_policy()
+        .role_name("k8s_default_aws-cli")
+        .policy_name("s3")
+        .send()
+        .await
+        .unwrap();
+    let err = iam
+        .get_role_policy()
+        .role_name("k8s_default_aws-cli")
+        .policy_name("s3")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(err),
+        (
+            "NoSuchEntity".into(),
+            "The role policy with name s3 cannot be found.".into()
+        )
+    );
+    iam.delete_role()
+        .role_name("k8s_default_aws-cli")
+        .send()
+        .await
+        .unwrap();
+    let err = iam
+        .get_role()
+        .role_name("k8s_default_aws-cli")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(err),
+        (
+            "NoSuchEntity".into(),
+            "The role with name k8s_default_aws-cli cannot be found.".into()
+        )
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn managed_policies_and_attachments() {
+    let t = TestServer::start().await;
+    let iam = t.iam();
+    iam.create_role()
+        .role_name("app")
+        .assume_role_policy_document(trust_policy(PROVIDER, "default:app"))
+        .send()
+        .await
+        .unwrap();
+    let created = iam
+        .create_policy()
+        .policy_name("s3-prefix")
+        .policy_document(S3_PREFIX_POLICY)
+        .send()
+        .await
+        .unwrap();
+    let policy = created.policy().unwrap();
+    let arn = policy.arn().unwrap().to_owned();
+    assert_eq!(arn, "arn:aws:iam::123456789012:policy/s3-prefix");
+    assert_eq!(policy.default_version_id(), Some("v1"));
+    let dup = iam
+        .create_policy()
+        .policy_name("s3-prefix")
+        .policy_document(S3_PREFIX_POLICY)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(dup).1,
+        "A policy called s3-prefix already exists. Duplicate names are not allowed."
+    );
+
+    let v2 = S3_PREFIX_POLICY.replace("s3:PutObject", "s3:DeleteObject");
+    let out = iam
+        .create_policy_version()
+        .policy_arn(&arn)
+        .policy_document(&v2)
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.policy_version().unwrap().version_id(), Some("v2"));
+    let got = iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id("v2")
+        .send()
+        .await
+        .unwrap();
+    let version = got.policy_version().unwrap();
+    assert!(version.is_default_version());
+    assert_eq!(
+        decode_document(version.document().unwrap()),
+        serde_json::from_str::<serde_json::Value>(&v2).unwrap()
+    );
+    assert_eq!(
+        iam.get_policy()
+            .policy_arn(&arn)
+            .send()
+            .await
+            .unwrap()
+            .policy()
+            .unwrap()
+            .default_version_id(),
+        Some("v2")
+    );
+
+    let aws_arn = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+    iam.attach_role_policy()
+        .role_name("app")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name("app")
+        .policy_arn(aws_arn)
+        .send()
+        .await
+        .unwrap();
+    let err = iam
+        .attach_role_policy()
+        .role_name("app")
+        .policy_arn("arn:aws:iam::aws:policy/NoSuchThing")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(err),
+        (
+            "NoSuchEntity".into(),
+            "Policy arn:aws:iam::aws:policy/NoSuchThing does not exist or is not attachable."
+                .into()
+        )
+    );
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("app")
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = attached
+        .attached_policies()
+        .iter()
+        .map(|p| p.policy_name().unwrap())
+        .collect();
+    assert_eq!(names, ["s3-prefix", "AmazonS3ReadOnlyAccess"]);
+
+    let aws_only = iam
+        .list_policies()
+        .scope(PolicyScopeType::Aws)
+        .send()
+        .await
+        .unwrap();
+    let aws_names: Vec<_> = aws_only
+        .policies()
+        .iter()
+        .map(|p| p.policy_name().unwrap())
+        .collect();
+    for n in [
+        "AmazonS3ReadOnlyAccess",
+        "AmazonS3FullAccess",
+        "AmazonDynamoDBFullAccess",
+        "ReadOnlyAccess",
+    ] {
+        assert!(aws_names.contains(&n), "{n} missing from {aws_names:?}");
+    }
+    let local = iam
+        .list_policies()
+        .scope(PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.policies().len(), 1);
+    assert_eq!(local.policies()[0].attachment_count(), Some(1));
+    let aws_doc = iam
+        .get_policy_version()
+        .policy_arn(aws_arn)
+        .version_id("v1")
+        .send()
+        .await
+        .unwrap();
+    let doc = decode_document(aws_doc.policy_version().unwrap().document().unwrap());
+    assert_eq!(doc["Statement"][0]["Action"][0], "s3:Get*");
+
+    // The identity policies STS and auth evaluate: inline + attached default versions.
+    let role = t.state.store.get_role_by_name("app").unwrap().unwrap();
+    let policies = t.state.store.role_policies(&role).unwrap();
+    assert_eq!(policies.len(), 2);
+    assert_eq!(policies[0].1, v2);
+
+    let conflict = iam
+        .delete_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(conflict),
+        (
+            "DeleteConflict".into(),
+            "Cannot delete a policy attached to entities.".into()
+        )
+    );
+    let conflict = iam.delete_role().role_name("app").send().await.unwrap_err();
+    assert_eq!(
+        aws_error(conflict).1,
+        "Cannot delete entity, must detach all policies first."
+    );
+    iam.detach_role_policy()
+        .role_name("app")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    iam.detach_role_policy()
+        .role_name("app")
+        .policy_arn(aws_arn)
+        .send()
+        .await
+        .unwrap();
+    let conflict = iam
+        .delete_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        aws_error(conflict)
+            .1
+            .starts_with("This policy has more than one version.")
+    );
+    iam.delete_policy_version()
+        .policy_arn(&arn)
+        .version_id("v1")
+        .send()
+        .await
+        .unwrap();
+    iam.delete_policy().policy_arn(&arn).send().await.unwrap();
+    iam.delete_role().role_name("app").send().await.unwrap();
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn simulate_principal_and_custom_policy() {
+    let t = TestServer::start().await;
+    let iam = t.iam();
+    let role = iam
+        .create_role()
+        .role_name("k8s_default_aws-cli")
+        .assume_role_policy_document(trust_policy(PROVIDER, "default:aws-cli"))
+        .send()
+        .await
+        .unwrap();
+    let role_arn = role.role().unwrap().arn().to_owned();
+    iam.put_role_policy()
+        .role_name("k8s_default_aws-cli")
+        .policy_name("s3")
+        .policy_document(S3_PREFIX_POLICY)
+        .send()
+        .await
+        .unwrap();
+    let out = iam
+        .simulate_principal_policy()
+        .policy_source_arn(&role_arn)
+        .action_names("s3:CreateBucket")
+        .resource_arns("arn:aws:s3:::k8s-default-aws-cli-demo")
+        .resource_arns("arn:aws:s3:::k9s-default-aws-cli-demo")
+        .send()
+        .await
+        .unwrap();
+    let results = out.evaluation_results();
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        results[0].eval_resource_name(),
+        Some("arn:aws:s3:::k8s-default-aws-cli-demo")
+    );
+    assert_eq!(
+        results[0].eval_decision(),
+        &PolicyEvaluationDecisionType::Allowed
+    );
+    let matched = &results[0].matched_statements()[0];
+    assert_eq!(matched.source_policy_id(), Some("s3"));
+    assert_eq!(
+        matched.source_policy_type().map(|t| t.as_str()),
+        Some("role")
+    );
+    assert_eq!(
+        results[1].eval_decision(),
+        &PolicyEvaluationDecisionType::ImplicitDeny
+    );
+    assert!(results[1].matched_statements().is_empty());
+
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}}]}"#;
+    let out = iam
+        .simulate_custom_policy()
+        .policy_input_list(S3_PREFIX_POLICY)
+        .policy_input_list(deny)
+        .action_names("s3:CreateBucket")
+        .resource_arns("arn:aws:s3:::k8s-default-aws-cli-demo")
+        .context_entries(
+            ContextEntry::builder()
+                .context_key_name("aws:RequestedRegion")
+                .context_key_values("eu-west-1")
+                .context_key_type(ContextKeyTypeEnum::String)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = &out.evaluation_results()[0];
+    assert_eq!(
+        r.eval_decision(),
+        &PolicyEvaluationDecisionType::ExplicitDeny
+    );
+    assert_eq!(
+        r.matched_statements()[0].source_policy_id(),
+        Some("PolicyInputList.2")
+    );
+
+    let err = iam
+        .simulate_principal_policy()
+        .policy_source_arn("arn:aws:iam::123456789012:role/nope")
+        .action_names("s3:GetObject")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_error(err),
+        (
+            "NoSuchEntity".into(),
+            "The role with name nope cannot be found.".into()
+        )
+    );
+    t.stop().await;
+}

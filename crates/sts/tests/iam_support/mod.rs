@@ -1,0 +1,112 @@
+//! Shared helpers of the IAM tests: an in-process server and AWS SDK clients for it.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+use irsa_sts::server::{self, AdminCredentials, AppState, RunningServer, ServerConfig};
+use irsa_sts::store::Store;
+
+pub const ADMIN_ID: &str = "AKIAIRSATESTADMIN001";
+pub const ADMIN_SECRET: &str = "irsa-test-admin-secret-0123456789abcdefgh";
+pub const ACCOUNT: &str = "123456789012";
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub state: Arc<AppState>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::with_store(Store::in_memory().unwrap(), false).await
+    }
+
+    pub async fn with_store(store: Store, allow_http_issuers: bool) -> TestServer {
+        let config = ServerConfig {
+            allow_http_issuers,
+            admin: Some(AdminCredentials {
+                access_key_id: ADMIN_ID.into(),
+                secret_access_key: ADMIN_SECRET.into(),
+            }),
+            ..ServerConfig::default()
+        };
+        let state = Arc::new(AppState::new(config, Arc::new(store)).unwrap());
+        let server = server::start("127.0.0.1:0".parse().unwrap(), state.clone())
+            .await
+            .unwrap();
+        TestServer { server, state }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.endpoint_url()
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        iam_client(&self.url(), ADMIN_ID, ADMIN_SECRET, None)
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await.unwrap();
+    }
+}
+
+pub fn iam_client(url: &str, id: &str, secret: &str, token: Option<String>) -> aws_sdk_iam::Client {
+    let conf = aws_sdk_iam::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(id, secret, token, None, "irsa-test"))
+        .endpoint_url(url)
+        .build();
+    aws_sdk_iam::Client::from_conf(conf)
+}
+
+/// The code and message of an SDK error.
+pub fn aws_error<E, R>(err: aws_sdk_iam::error::SdkError<E, R>) -> (String, String)
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    let meta = err
+        .as_service_error()
+        .map(|e| (e.code().map(str::to_owned), e.message().map(str::to_owned)));
+    match meta {
+        Some((Some(code), message)) => (code, message.unwrap_or_default()),
+        _ => panic!("expected a service error, got {err:?}"),
+    }
+}
+
+/// Decodes a URL-encoded policy document as botocore does (`unquote`, no `+` to space).
+pub fn decode_document(s: &str) -> serde_json::Value {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let h = u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap();
+            out.push(h);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    serde_json::from_slice(&out).unwrap()
+}
+
+pub fn trust_policy(provider: &str, sa: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Federated":"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}"}},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{{"StringEquals":{{"{provider}:sub":"system:serviceaccount:{sa}","{provider}:aud":"sts.amazonaws.com"}}}}}}]}}"#
+    )
+}
+
+/// The seed's S3-prefix policy: buckets named after the namespace and service account.
+pub const S3_PREFIX_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Effect": "Allow",
+      "Action": ["s3:CreateBucket", "s3:ListBucket", "s3:GetObject", "s3:PutObject"],
+      "Resource": ["arn:aws:s3:::k8s-default-aws-cli-*", "arn:aws:s3:::k8s-default-aws-cli-*/*"]
+    }
+  ]
+}"#;
