@@ -409,3 +409,81 @@ fn output_file_is_private_and_bad_flags_name_the_problem() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
+
+#[test]
+fn renewal_with_extra_ca_bundle_trusts_both_the_old_and_the_new_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let pick = |docs: &[Value]| {
+        let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap().clone();
+        let mwc = docs
+            .iter()
+            .find(|d| d["kind"] == "MutatingWebhookConfiguration")
+            .unwrap();
+        (
+            b64(&secret["data"]["tls.crt"]),
+            b64(&mwc["webhooks"][0]["clientConfig"]["caBundle"]),
+        )
+    };
+    let (old_crt, old_bundle) = pick(&parse(&manifests(&[]).0));
+    std::fs::write(path("old-bundle.pem"), &old_bundle).unwrap();
+    std::fs::write(path("old.crt"), &old_crt).unwrap();
+
+    let (yaml, _) = manifests(&["--extra-ca-bundle", &path("old-bundle.pem")]);
+    let (new_crt, new_bundle) = pick(&parse(&yaml));
+    std::fs::write(path("new-bundle.pem"), &new_bundle).unwrap();
+    std::fs::write(path("new.crt"), &new_crt).unwrap();
+    // During the kubelet's Secret refresh some replicas still serve the old certificate.
+    for crt in ["old.crt", "new.crt"] {
+        let out = openssl(&[
+            "verify",
+            "-purpose",
+            "sslserver",
+            "-verify_hostname",
+            &format!("{NAME}.{NS}.svc"),
+            "-CAfile",
+            &path("new-bundle.pem"),
+            &path(crt),
+        ]);
+        assert!(out.contains(": OK"), "{crt}: {out}");
+    }
+    // Without the extra bundle, the old certificate would not verify.
+    let lone = Command::new("openssl")
+        .args([
+            "verify",
+            "-CAfile",
+            &path("old-bundle.pem"),
+            &path("new.crt"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!lone.status.success());
+
+    // A private key in the file is refused, and not echoed.
+    let secret = parse(&yaml)
+        .into_iter()
+        .find(|d| d["kind"] == "Secret")
+        .unwrap();
+    let key = String::from_utf8(b64(&secret["data"]["tls.key"])).unwrap();
+    std::fs::write(
+        path("with-key.pem"),
+        format!("{}{key}", String::from_utf8(old_bundle).unwrap()),
+    )
+    .unwrap();
+    let out = irsa(&[
+        "webhook",
+        "manifests",
+        "--namespace",
+        NS,
+        "--image",
+        "x",
+        "--extra-ca-bundle",
+        &path("with-key.pem"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid --extra-ca-bundle") && !stderr.contains(&key[30..70]),
+        "{stderr}"
+    );
+}

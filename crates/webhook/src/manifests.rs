@@ -90,6 +90,10 @@ pub struct ManifestOptions {
     pub image_pull_policy: String,
     /// Also emit the Namespace object.
     pub create_namespace: bool,
+    /// `CertMode::SelfSigned` only: CA certificates (PEM) to trust in `caBundle` besides the new
+    /// CA, typically the current one, so that replicas still serving the previous certificate
+    /// keep working until the kubelet refreshes the mounted Secret (renewal without a gap).
+    pub extra_ca_bundle: Option<String>,
 }
 
 impl ManifestOptions {
@@ -108,6 +112,7 @@ impl ManifestOptions {
             priority_class_name: Some("system-cluster-critical".into()),
             image_pull_policy: "IfNotPresent".into(),
             create_namespace: false,
+            extra_ca_bundle: None,
         }
     }
 
@@ -180,6 +185,16 @@ impl ManifestOptions {
         if let Some(pc) = &self.priority_class_name {
             check_dns_label("priority-class-name", pc, false)?;
         }
+        if let Some(pem) = &self.extra_ca_bundle {
+            if self.cert_mode == CertMode::CertManager {
+                return Err(invalid(
+                    "extra-ca-bundle",
+                    "applies to --self-signed only: cert-manager's CA injector owns caBundle"
+                        .into(),
+                ));
+            }
+            normalize_ca_bundle(pem).map_err(|reason| invalid("extra-ca-bundle", reason))?;
+        }
         if !matches!(
             self.image_pull_policy.as_str(),
             "Always" | "IfNotPresent" | "Never"
@@ -230,13 +245,32 @@ pub enum ManifestError {
     },
 }
 
-/// The generated documents, in `kubectl apply` order.
-#[derive(Debug, Clone)]
+/// The generated documents, in `kubectl apply` order. `Debug` shows kinds and names only:
+/// with `CertMode::SelfSigned` the documents hold a private key.
+#[derive(Clone)]
 pub struct Manifests {
     /// One JSON value per Kubernetes object.
     pub documents: Vec<Value>,
     /// For `CertMode::SelfSigned`: when the serving certificate expires.
     pub certificate_not_after: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for Manifests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let objects: Vec<String> = self
+            .documents
+            .iter()
+            .map(|d| {
+                let kind = d["kind"].as_str().unwrap_or("?");
+                let name = d["metadata"]["name"].as_str().unwrap_or("?");
+                format!("{kind}/{name}")
+            })
+            .collect();
+        f.debug_struct("Manifests")
+            .field("documents", &objects)
+            .field("certificate_not_after", &self.certificate_not_after)
+            .finish()
+    }
 }
 
 impl Manifests {
@@ -284,7 +318,12 @@ pub fn build_at(
         CertMode::SelfSigned { validity_days } => {
             let cert = certs::make(&o.name, &o.namespace, validity_days, now)?;
             push(serde_json::to_value(objects::tls_secret(o, &cert)))?;
-            (Some(cert.ca_pem.clone()), Some(cert.not_after))
+            let mut bundle = cert.ca_pem.clone();
+            if let Some(extra) = &o.extra_ca_bundle {
+                // Validated above.
+                bundle.push_str(&normalize_ca_bundle(extra).unwrap_or_default());
+            }
+            (Some(bundle), Some(cert.not_after))
         }
         CertMode::CertManager => {
             for doc in cert_manager::objects(o) {
@@ -315,6 +354,39 @@ pub fn render(options: &ManifestOptions) -> Result<String, ManifestError> {
 /// The name of the TLS Secret the Deployment mounts.
 pub fn tls_secret_name(options: &ManifestOptions) -> String {
     format!("{}-cert", options.name)
+}
+
+/// Re-encodes a PEM bundle that holds only certificates; anything else (a private key, junk,
+/// nothing at all) is refused so that it never ends up in a cluster-readable object.
+fn normalize_ca_bundle(pem: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+
+    let mut labels = pem
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-----BEGIN "));
+    if let Some(other) = labels.find(|label| *label != "CERTIFICATE-----") {
+        let label = other.trim_end_matches('-');
+        return Err(format!(
+            "holds a {label} block: give only CA certificates (BEGIN CERTIFICATE)"
+        ));
+    }
+    let mut out = String::new();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let der = cert.map_err(|e| format!("is not valid PEM: {e}"))?;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    if out.is_empty() {
+        return Err("holds no certificate (BEGIN CERTIFICATE)".into());
+    }
+    Ok(out)
 }
 
 fn check_dns_label(

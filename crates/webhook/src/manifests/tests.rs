@@ -437,3 +437,82 @@ fn yaml_round_trips_to_the_same_documents() {
         .collect();
     assert_eq!(parsed, m.documents);
 }
+
+#[test]
+fn extra_ca_bundle_is_appended_for_gapless_renewal_and_keys_are_refused() {
+    use base64::Engine as _;
+    let decode = |v: &Value| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let first = docs(&opts());
+    let old_ca = decode(&find(&first, "Secret")["data"]["ca.crt"]);
+    let o = ManifestOptions {
+        extra_ca_bundle: Some(format!("# current CA\n{old_ca}")),
+        ..opts()
+    };
+    let second = docs(&o);
+    let new_ca = decode(&find(&second, "Secret")["data"]["ca.crt"]);
+    let bundle = decode(
+        &find(&second, "MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"],
+    );
+    assert_eq!(bundle, format!("{new_ca}{old_ca}"));
+    assert_ne!(new_ca, old_ca);
+
+    let key = decode(&find(&first, "Secret")["data"]["tls.key"]);
+    for (bad, why) in [
+        (format!("{old_ca}{key}"), "PRIVATE KEY block"),
+        ("nothing here".to_owned(), "holds no certificate"),
+        (
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".to_owned(),
+            "not valid PEM",
+        ),
+    ] {
+        let o = ManifestOptions {
+            extra_ca_bundle: Some(bad),
+            ..opts()
+        };
+        let Err(err) = build(&o) else {
+            panic!("accepted an extra CA bundle that should fail with {why:?}")
+        };
+        let err = err.to_string();
+        assert!(
+            err.starts_with("invalid --extra-ca-bundle") && err.contains(why),
+            "{err}"
+        );
+        assert!(
+            !err.contains("BEGIN PRIVATE KEY") && !err.contains(&key[40..80]),
+            "{err}"
+        );
+    }
+    let o = ManifestOptions {
+        extra_ca_bundle: Some(old_ca),
+        cert_mode: CertMode::CertManager,
+        ..opts()
+    };
+    assert!(
+        build(&o)
+            .unwrap_err()
+            .to_string()
+            .contains("--self-signed only")
+    );
+}
+
+#[test]
+fn debug_output_never_shows_the_private_key() {
+    let m = build(&opts()).unwrap();
+    let key = find(&m.documents, "Secret")["data"]["tls.key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let debug = format!("{m:?}");
+    assert!(!debug.contains(&key[..40]), "{debug}");
+    assert!(
+        debug.contains("Secret/pod-identity-webhook-cert"),
+        "{debug}"
+    );
+}

@@ -34,6 +34,11 @@ pub struct Args {
     /// Validity of the self-signed serving certificate, in days. Re-run and apply before it ends.
     #[arg(long, default_value_t = 365, value_name = "DAYS")]
     cert_validity_days: u32,
+    /// PEM file of CA certificates to trust in caBundle besides the new CA (--self-signed only).
+    /// Pass the current caBundle when renewing, so that replicas still serving the previous
+    /// certificate keep working until the kubelet refreshes the Secret. Private keys are refused.
+    #[arg(long, value_name = "FILE")]
+    extra_ca_bundle: Option<PathBuf>,
     /// `--annotation-prefix` passed to `irsa webhook serve`.
     #[arg(long, default_value = "eks.amazonaws.com")]
     annotation_prefix: String,
@@ -80,7 +85,7 @@ pub struct Args {
 }
 
 impl Args {
-    fn options(&self) -> ManifestOptions {
+    fn options(&self) -> anyhow::Result<ManifestOptions> {
         let cert_mode = if self.cert_manager {
             CertMode::CertManager
         } else {
@@ -88,8 +93,16 @@ impl Args {
                 validity_days: self.cert_validity_days,
             }
         };
-        ManifestOptions {
+        let extra_ca_bundle =
+            match &self.extra_ca_bundle {
+                Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                    format!("could not read --extra-ca-bundle {}", path.display())
+                })?),
+                None => None,
+            };
+        Ok(ManifestOptions {
             name: self.name.clone(),
+            extra_ca_bundle,
             replicas: self.replicas,
             cert_mode,
             serve: ServeFlags {
@@ -107,13 +120,13 @@ impl Args {
             image_pull_policy: self.image_pull_policy.clone(),
             create_namespace: self.create_namespace,
             ..ManifestOptions::new(&self.namespace, &self.image)
-        }
+        })
     }
 }
 
 /// Runs `irsa webhook manifests`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let manifests = irsa_webhook::manifests::build(&args.options())?;
+    let manifests = irsa_webhook::manifests::build(&args.options()?)?;
     let yaml = manifests.to_yaml()?;
     match &args.output {
         Some(path) => write_private(path, yaml.as_bytes())
