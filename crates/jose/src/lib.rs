@@ -21,6 +21,8 @@
 //! - [`decode_unverified`] for display and routing only.
 //! - [`JwtError`] has one variant per failure (expired, wrong audience, unknown kid, ...).
 //!
+//! - [`ServiceAccountClaims`] builds the claims kube-apiserver puts in a pod-bound token.
+//!
 //! Supported: RSA 2048..=8192 bits (RS256/RS384/RS512; kube-apiserver signs RS256) and ECDSA
 //! P-256/P-384/P-521 (ES256/ES384/ES512).
 
@@ -30,6 +32,7 @@ mod error;
 mod jwk;
 mod jwt;
 mod keys;
+mod kube;
 mod pem;
 
 pub use alg::{Algorithm, Curve, KeyAlgorithm, UnknownAlgorithm};
@@ -40,4 +43,5 @@ pub use jwt::{
     decode_unverified, sign, validate_claims, verify,
 };
 pub use keys::{PemKey, PrivateKey, PublicKey, kid_from_spki, parse_pem, parse_private_pem};
+pub use kube::{ObjectRef, ServiceAccountClaims, random_uuid, service_account_subject};
 pub use pem::{PemBlock, pem_blocks};
