@@ -130,8 +130,9 @@ impl NamedPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Mode {
-    /// Same account when the principal's account equals the resource's (or the
-    /// resource ARN has no account, as S3 buckets), else cross-account.
+    /// Role trust for `sts:AssumeRole*` on a role ARN with a resource policy; else same
+    /// account when the principal's account equals the resource's (from the ARN or
+    /// [`PolicySet::resource_account`]; unknown counts as same), else cross-account.
     #[default]
     Auto,
     /// Same account: an Allow in the resource policy or in the identity policies suffices.
@@ -158,6 +159,9 @@ pub struct PolicySet {
     pub session: Vec<NamedPolicy>,
     /// How the resource policy combines with identity policies.
     pub mode: Mode,
+    /// The account that owns the resource, when its ARN does not say (S3 buckets);
+    /// used by [`Mode::Auto`].
+    pub resource_account: Option<String>,
 }
 
 impl PolicySet {
@@ -448,6 +452,33 @@ pub fn denial_message(req: &Request, kind: PolicyKind, explicit: bool) -> String
     s
 }
 
+/// Resolves [`Mode::Auto`]: the resource policy of a role is its trust policy for
+/// `sts:AssumeRole*`; otherwise same account unless the principal's account differs
+/// from the resource ARN's (or [`PolicySet::resource_account`]).
+fn auto_mode(policies: &PolicySet, request: &Request) -> Mode {
+    let res = Arn::parse(&request.resource);
+    if policies.resource.is_some()
+        && request
+            .action
+            .get(..14)
+            .is_some_and(|p| p.eq_ignore_ascii_case("sts:AssumeRole"))
+        && res.is_some_and(|a| a.service == "iam" && a.resource.starts_with("role/"))
+    {
+        return Mode::RoleTrust;
+    }
+    let res_account = policies
+        .resource_account
+        .as_deref()
+        .or(res.map(|a| a.account))
+        .unwrap_or("");
+    match request.principal.account() {
+        Some(pa) if !res_account.is_empty() && pa != res_account && policies.resource.is_some() => {
+            Mode::CrossAccount
+        }
+        _ => Mode::SameAccount,
+    }
+}
+
 /// Evaluates `request` against `policies` as IAM does (single account or
 /// cross-account, see [`Mode`]).
 pub fn evaluate(policies: &PolicySet, request: &Request) -> Evaluation {
@@ -497,21 +528,7 @@ pub fn evaluate(policies: &PolicySet, request: &Request) -> Evaluation {
         message: Some(denial_message(request, kind, false)),
     };
     let mode = match policies.mode {
-        Mode::Auto => {
-            let res_account = Arn::parse(&request.resource)
-                .map(|a| a.account)
-                .unwrap_or("");
-            match request.principal.account() {
-                Some(pa)
-                    if !res_account.is_empty()
-                        && pa != res_account
-                        && policies.resource.is_some() =>
-                {
-                    Mode::CrossAccount
-                }
-                _ => Mode::SameAccount,
-            }
-        }
+        Mode::Auto => auto_mode(policies, request),
         m => m,
     };
     let has_boundary = !policies.permissions_boundaries.is_empty();

@@ -51,3 +51,6 @@ pub use eval::{
     Decision, Evaluation, MatchedStatement, Mode, NamedPolicy, PolicySet, Principal, Request,
     denial_message, evaluate,
 };
+
+#[cfg(test)]
+mod proptests;

@@ -120,6 +120,9 @@ pub struct SimulateArgs {
     /// A condition key value, `KEY=VALUE`; repeat a key for a multi-valued key.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     pub context: Vec<String>,
+    /// The account owning the resource when its ARN has none (S3 buckets), for --mode auto.
+    #[arg(long, value_name = "ACCOUNT")]
+    pub resource_account: Option<String>,
     /// How a resource policy combines with identity policies (role-trust with --trust-policy).
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
@@ -280,6 +283,7 @@ fn run_simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     for p in &args.session_policies {
         set.session.push(load(p, PolicyKind::Session)?);
     }
+    set.resource_account = args.resource_account.clone();
     if let Some(m) = args.mode {
         set.mode = match m {
             ModeArg::Auto => Mode::Auto,
@@ -367,6 +371,8 @@ struct CaseRequest {
     #[serde(default)]
     resource: Option<String>,
     #[serde(default)]
+    resource_account: Option<String>,
+    #[serde(default)]
     context: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -438,6 +444,7 @@ fn eval_case(line: &str) -> Result<Evaluation, String> {
         set.mode = m;
     }
     let r = case.request;
+    set.resource_account = r.resource_account;
     let mut ctx = Context::new();
     for (k, v) in &r.context {
         match v {
