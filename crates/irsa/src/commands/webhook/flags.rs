@@ -1,7 +1,7 @@
 //! Flags shared by `irsa webhook mutate` and `irsa webhook serve`: the mutation-related flags of
 //! amazon-eks-pod-identity-webhook, with upstream's names and defaults.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use clap::ArgAction;
 use irsa_mutate::{Config, ContainerCredentialsConfig, MIN_TOKEN_EXPIRATION};
@@ -36,7 +36,7 @@ pub struct MutationFlags {
 
     /// EKS Pod Identity association file; empty disables container-credentials mode.
     #[arg(long, default_value = "", value_name = "FILE")]
-    pub watch_container_credentials_config: PathBuf,
+    pub watch_container_credentials_config: String,
 
     /// Token audience in container-credentials mode.
     #[arg(long, default_value = irsa_mutate::DEFAULT_CC_AUDIENCE, value_name = "AUDIENCE")]
@@ -90,8 +90,8 @@ impl MutationFlags {
 
     /// The association file to watch, or `None` when `--watch-container-credentials-config` is
     /// empty (container-credentials mode disabled).
-    pub fn associations_file(&self) -> Option<&std::path::Path> {
-        Some(self.watch_container_credentials_config.as_path())
+    pub fn associations_file(&self) -> Option<&Path> {
+        Some(Path::new(&self.watch_container_credentials_config))
             .filter(|p| !p.as_os_str().is_empty())
     }
 }
