@@ -1,25 +1,46 @@
-//! The STS actions: `AssumeRoleWithWebIdentity` (unsigned), `AssumeRole` and
+//! The STS actions: `AssumeRoleWithWebIdentity` (unsigned, as in AWS), `AssumeRole` and
 //! `GetCallerIdentity` (SigV4, authenticated by [`crate::auth`] before they get here).
 //!
 //! Each handler returns the inner XML of `<{Action}Result>`; the server wraps it in AWS's
-//! envelope. Errors carry AWS's codes and messages (see `docs/sts-actions.md`).
+//! envelope. Errors carry AWS's codes and messages; the precise reason of a refusal is
+//! logged with the request id (clients get AWS's terse text). See `docs/sts-actions.md`.
+
+mod assume_role;
+pub mod params;
+pub mod web_identity;
+
+use std::time::SystemTime;
+
+use irsa_policy::{Context, NamedPolicy, Policy, PolicyKind};
 
 use crate::auth::{Caller, CallerContext};
+use crate::oidc::{FetcherConfig, OidcFetcher};
 use crate::protocol::{AwsError, QueryRequest, STS_VERSION, XmlWriter};
 use crate::server::{AppState, ServerConfig};
+
+pub use assume_role::assume_role;
+pub use web_identity::assume_role_with_web_identity;
 
 /// State the STS actions keep between requests.
 #[derive(Debug)]
 pub struct StsState {
-    /// Whether `http://` issuers may be fetched (`--allow-http-issuers`).
-    pub allow_http_issuers: bool,
+    /// Fetches and caches the signing keys of OIDC issuers.
+    pub fetcher: OidcFetcher,
 }
 
 impl StsState {
-    /// State for a server with `config`.
+    /// State for a server with `config` (`http://` issuers only with `allow_http_issuers`).
     pub fn new(config: &ServerConfig) -> StsState {
+        StsState::with_fetcher(FetcherConfig {
+            allow_http: config.allow_http_issuers,
+            ..FetcherConfig::default()
+        })
+    }
+
+    /// State with explicit fetcher settings (tests, tuning).
+    pub fn with_fetcher(config: FetcherConfig) -> StsState {
         StsState {
-            allow_http_issuers: config.allow_http_issuers,
+            fetcher: OidcFetcher::new(config),
         }
     }
 }
@@ -34,13 +55,15 @@ pub async fn handle(
         return Err(AwsError::invalid_action(&request.action, &request.version));
     }
     match request.action.as_str() {
+        "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(state, request, ctx).await,
+        "AssumeRole" => assume_role(state, request, ctx),
         "GetCallerIdentity" => get_caller_identity(state, ctx),
         _ => Err(AwsError::invalid_action(&request.action, STS_VERSION)),
     }
 }
 
 /// `GetCallerIdentity`: who signed the request. Needs no permission (as in AWS).
-fn get_caller_identity(state: &AppState, ctx: &CallerContext) -> Result<String, AwsError> {
+pub fn get_caller_identity(state: &AppState, ctx: &CallerContext) -> Result<String, AwsError> {
     let account = state.config.account_id.as_str();
     let (arn, user_id, account) = match &ctx.caller {
         Caller::Anonymous => return Err(AwsError::missing_authentication_token()),
@@ -60,4 +83,45 @@ fn get_caller_identity(state: &AppState, ctx: &CallerContext) -> Result<String, 
         .elem("UserId", &user_id)
         .elem("Account", &account);
     Ok(w.finish())
+}
+
+/// Seconds since the epoch at the request's arrival.
+fn unix_now(ctx: &CallerContext) -> i64 {
+    ctx.now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Global condition keys: `aws:CurrentTime`, `aws:EpochTime`, `aws:SecureTransport`,
+/// `aws:SourceIp`.
+fn global_context(ctx: &CallerContext) -> Context {
+    let now = unix_now(ctx);
+    let mut c = Context::new()
+        .with(
+            "aws:CurrentTime",
+            crate::credentials::iso8601(u64::try_from(now).unwrap_or(0)),
+        )
+        .with("aws:EpochTime", now.to_string())
+        .with("aws:SecureTransport", "false");
+    if let Some(ip) = ctx.source_ip {
+        c.set("aws:SourceIp", ip.to_string());
+    }
+    c
+}
+
+/// A state-database failure: logged, answered as `InternalFailure`.
+fn internal(e: crate::store::StoreError) -> AwsError {
+    tracing::error!(error = %e, "state database failed");
+    AwsError::internal()
+}
+
+fn push_policy(into: &mut Vec<NamedPolicy>, name: String, doc: &str, kind: PolicyKind) {
+    match Policy::parse_as(doc, kind) {
+        Ok(p) => into.push(NamedPolicy::new(name, p)),
+        // Stored documents were validated on write; one that no longer parses grants nothing.
+        Err(e) => {
+            tracing::warn!(policy = %name, error = %e.message(), "ignoring a stored policy that does not parse")
+        }
+    }
 }

@@ -250,3 +250,105 @@ pub fn sa_claims(issuer: &str, ns: &str, sa: &str, aud: &str) -> Value {
 pub fn mint(key: &PrivateKey, claims: &Value) -> String {
     irsa_jose::sign(&Header::for_key(key), claims, key).unwrap()
 }
+
+/// Account of the test server.
+pub const ACCOUNT: &str = "123456789012";
+/// Admin keys of the test server.
+pub const ADMIN_ID: &str = "AKIAIRSATESTADMIN002";
+/// Admin secret of the test server.
+pub const ADMIN_SECRET: &str = "irsa-sts-test-admin-secret-0123456789abc";
+
+/// An in-process STS/IAM server on loopback (state in memory, http issuers allowed).
+pub struct StsServer {
+    /// The running server.
+    pub server: irsa_sts::server::RunningServer,
+    /// Its state.
+    pub state: Arc<irsa_sts::server::AppState>,
+}
+
+impl StsServer {
+    /// Starts a server with fixed admin keys.
+    pub async fn start() -> StsServer {
+        StsServer::start_with(irsa_sts::oidc::FetcherConfig {
+            allow_http: true,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Starts a server whose OIDC fetcher uses `fetcher`.
+    pub async fn start_with(fetcher: irsa_sts::oidc::FetcherConfig) -> StsServer {
+        use irsa_sts::server::{AdminCredentials, AppState, ServerConfig};
+        let config = ServerConfig {
+            allow_http_issuers: true,
+            admin: Some(AdminCredentials {
+                access_key_id: ADMIN_ID.into(),
+                secret_access_key: ADMIN_SECRET.into(),
+            }),
+            ..ServerConfig::default()
+        };
+        let store = irsa_sts::store::Store::in_memory().unwrap();
+        let mut state = AppState::new(config, Arc::new(store)).unwrap();
+        state.sts = irsa_sts::sts::StsState::with_fetcher(fetcher);
+        let state = Arc::new(state);
+        let server = irsa_sts::server::start("127.0.0.1:0".parse().unwrap(), state.clone())
+            .await
+            .unwrap();
+        StsServer { server, state }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.server.endpoint_url()
+    }
+
+    /// An IAM client with the admin keys.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let conf = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                ADMIN_ID,
+                ADMIN_SECRET,
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(self.url())
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    }
+
+    /// An STS client signing with the given keys.
+    pub fn sts_with(&self, id: &str, secret: &str, token: Option<String>) -> aws_sdk_sts::Client {
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                id, secret, token, None, "test",
+            ))
+            .endpoint_url(self.url())
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
+    }
+
+    /// An STS client with the admin keys (AssumeRoleWithWebIdentity is sent unsigned anyway).
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        self.sts_with(ADMIN_ID, ADMIN_SECRET, None)
+    }
+}
+
+/// The code and message of an SDK service error (panics on other errors).
+pub fn service_error<E, R>(err: aws_sdk_sts::error::SdkError<E, R>) -> (String, String)
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(e) => (
+            e.code().unwrap_or_default().to_owned(),
+            e.message().unwrap_or_default().to_owned(),
+        ),
+        None => panic!("expected a service error, got {err:?}"),
+    }
+}

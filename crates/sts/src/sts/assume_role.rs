@@ -1,0 +1,231 @@
+//! `AssumeRole`: a signed caller (the admin keys or a role session) asks for a session
+//! of another role.
+//!
+//! Decision (irsa-policy, [`Mode::RoleTrust`]): the role's trust policy must allow
+//! `sts:AssumeRole` for the caller's principal. The admin keys act as the account root
+//! with full permissions, so a trust policy naming the account (`"AWS":
+//! "arn:aws:iam::ACCOUNT:root"` or the account id) suffices. A role session (role
+//! chaining) additionally needs its own policies (role policies, permissions boundary,
+//! session policies) to allow `sts:AssumeRole` on the target role, unless the trust policy
+//! names the session or its role explicitly; chained sessions last at most one hour.
+
+use irsa_policy::{
+    Context, Mode, NamedPolicy, Policy, PolicyKind, PolicySet, Principal, Request, evaluate,
+};
+
+use super::params;
+use super::{internal, push_policy};
+use crate::auth::{Caller, CallerContext};
+use crate::credentials::{self, NewSession, SessionClaims};
+use crate::protocol::{AwsError, QueryRequest, Violations, XmlWriter};
+use crate::server::AppState;
+
+/// The admin's identity policy: everything.
+const ADMIN_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+/// A session policy that grants nothing beyond what every caller has.
+const NOTHING_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#;
+
+fn is_external_id_char(c: char) -> bool {
+    crate::protocol::is_name_char(c) || c == ':' || c == '/'
+}
+
+/// Handles the action; returns the inner XML of the result.
+pub fn assume_role(
+    state: &AppState,
+    request: &QueryRequest,
+    ctx: &CallerContext,
+) -> Result<String, AwsError> {
+    let mut v = Violations::new();
+    let external_id = request.optional("ExternalId");
+    if let Some(id) = external_id {
+        v.length("externalId", id, 2, 1224);
+        v.pattern("externalId", id, "[\\w+=,.@:\\/-]*", is_external_id_char);
+    }
+    let source_identity = request.optional("SourceIdentity");
+    if let Some(si) = source_identity {
+        v.length("sourceIdentity", si, 2, 64);
+        v.pattern(
+            "sourceIdentity",
+            si,
+            "[\\w+=,.@-]*",
+            crate::protocol::is_name_char,
+        );
+    }
+    let params = params::parse(request, v, None)?;
+
+    let (caller_arn, identity_set) = match &ctx.caller {
+        Caller::Anonymous => return Err(AwsError::missing_authentication_token()),
+        Caller::Admin { .. } => {
+            let policy = Policy::parse(ADMIN_POLICY).map_err(|_| AwsError::internal())?;
+            let set = PolicySet {
+                identity: vec![NamedPolicy::new("account root", policy)],
+                ..PolicySet::default()
+            };
+            (
+                format!("arn:aws:iam::{}:root", state.config.account_id),
+                set,
+            )
+        }
+        Caller::Session(claims) => (claims.assumed_role_arn(), session_policies(state, claims)?),
+    };
+    let chained = matches!(ctx.caller, Caller::Session(_));
+    let principal = Principal::Aws(caller_arn.clone());
+
+    let mut context: Context = super::global_context(ctx)
+        .with("aws:PrincipalAccount", state.config.account_id.clone())
+        .with("sts:RoleSessionName", params.session_name.clone());
+    if let Caller::Session(claims) = &ctx.caller {
+        context.set("aws:PrincipalArn", claims.role_arn.clone());
+        context.set("aws:userid", claims.assumed_role_id());
+        if let Some(si) = &claims.source_identity {
+            context.set("aws:SourceIdentity", si.clone());
+        }
+    } else {
+        context.set("aws:PrincipalArn", caller_arn.clone());
+        context.set("aws:userid", state.config.account_id.clone());
+    }
+    if let Some(id) = external_id {
+        context.set("sts:ExternalId", id);
+    }
+    if let Some(si) = source_identity {
+        context.set("sts:SourceIdentity", si);
+    }
+
+    let denied = |action: &str| {
+        let req = Request::new(principal.clone(), action, params.role_arn.clone());
+        AwsError::access_denied(irsa_policy::denial_message(&req, PolicyKind::Trust, false))
+    };
+    let role = state
+        .store
+        .get_role_by_arn(&params.role_arn)
+        .map_err(internal)?;
+    let Some(role) = role.filter(|_| params.role_account == state.config.account_id) else {
+        return Err(denied("sts:AssumeRole"));
+    };
+    let trust = match Policy::parse_as(&role.assume_role_policy_document, PolicyKind::Trust) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(role = %role.arn, error = %e.message(), "stored trust policy does not parse");
+            return Err(denied("sts:AssumeRole"));
+        }
+    };
+    let mut set = identity_set;
+    set.resource = Some(NamedPolicy::new(
+        format!("{} trust policy", role.name),
+        trust,
+    ));
+    set.mode = Mode::RoleTrust;
+    let mut actions = vec!["sts:AssumeRole"];
+    if source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
+        let req =
+            Request::new(principal.clone(), action, role.arn.clone()).with_context(context.clone());
+        let evaluation = evaluate(&set, &req);
+        if !evaluation.is_allowed() {
+            let message = evaluation.message.unwrap_or_else(|| denied(action).message);
+            tracing::info!(request_id = %ctx.request_id, caller = %caller_arn, role = %role.arn, %action, "AssumeRole refused");
+            return Err(AwsError::access_denied(message));
+        }
+    }
+
+    if chained && params.duration > 3600 {
+        return Err(AwsError::validation(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        ));
+    }
+    if params.duration > role.max_session_duration {
+        return Err(AwsError::validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        ));
+    }
+
+    let mut session = NewSession::new(
+        &role.arn,
+        &role.id,
+        &params.session_name,
+        params.duration as u64,
+    );
+    session.session_policy = params.policy.as_ref().map(|(text, _)| text.clone());
+    session.policy_arns = params.policy_arns.clone();
+    // A source identity, once set, stays with chained sessions.
+    session.source_identity = source_identity
+        .map(str::to_owned)
+        .or_else(|| match &ctx.caller {
+            Caller::Session(c) => c.source_identity.clone(),
+            _ => None,
+        });
+    let creds = credentials::issue(&state.session_key, session, ctx.now).map_err(|e| {
+        tracing::error!(error = %e, "could not seal a session token");
+        AwsError::internal()
+    })?;
+    tracing::info!(
+        request_id = %ctx.request_id,
+        caller = %caller_arn,
+        role = %role.arn,
+        session = %params.session_name,
+        access_key_id = %creds.access_key_id,
+        "AssumeRole granted"
+    );
+
+    let mut w = XmlWriter::new();
+    w.opt_elem("SourceIdentity", creds.claims.source_identity.as_deref());
+    params::write_assumed_role_user(&mut w, &creds);
+    params::write_credentials(&mut w, &creds);
+    if params.has_session_policy() {
+        w.elem("PackedPolicySize", &params.packed_policy_size().to_string());
+    }
+    Ok(w.finish())
+}
+
+/// The policies that bound what a role session may do: its role's identity policies,
+/// the role's permissions boundary and the session's own session policies.
+fn session_policies(state: &AppState, claims: &SessionClaims) -> Result<PolicySet, AwsError> {
+    let store = &state.store;
+    let mut set = PolicySet::default();
+    let Some(role) = store.get_role_by_arn(&claims.role_arn).map_err(internal)? else {
+        // The role was deleted after the session began: nothing is granted.
+        return Ok(set);
+    };
+    for (name, doc) in store.role_policies(&role).map_err(internal)? {
+        push_policy(&mut set.identity, name, &doc, PolicyKind::Identity);
+    }
+    if let Some(arn) = &role.permissions_boundary
+        && let Some(doc) = store.get_managed_policy_document(arn).map_err(internal)?
+    {
+        push_policy(
+            &mut set.permissions_boundaries,
+            arn.clone(),
+            &doc,
+            PolicyKind::PermissionsBoundary,
+        );
+    }
+    if let Some(doc) = &claims.session_policy {
+        push_policy(
+            &mut set.session,
+            "session policy".to_owned(),
+            doc,
+            PolicyKind::Session,
+        );
+    }
+    for arn in &claims.policy_arns {
+        if let Some(doc) = store.get_managed_policy_document(arn).map_err(internal)? {
+            push_policy(&mut set.session, arn.clone(), &doc, PolicyKind::Session);
+        }
+    }
+    if set.session.is_empty() && (claims.session_policy.is_some() || !claims.policy_arns.is_empty())
+    {
+        // The session was limited by policies that no longer exist: it keeps no permissions
+        // (an empty session set would mean "not limited").
+        push_policy(
+            &mut set.session,
+            "session policy".to_owned(),
+            NOTHING_POLICY,
+            PolicyKind::Session,
+        );
+    }
+    Ok(set)
+}

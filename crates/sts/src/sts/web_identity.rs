@@ -1,0 +1,362 @@
+//! `AssumeRoleWithWebIdentity`: trade an OIDC token (a Kubernetes service-account token)
+//! for temporary credentials, checking what AWS checks, in this order:
+//!
+//! 1. parameters (`ValidationError`);
+//! 2. token structure (`InvalidIdentityToken`);
+//! 3. the IAM OIDC provider for `iss` in the role's account;
+//! 4. required claims (`aud`, `sub`, `exp`);
+//! 5. `aud` in the provider's client ids;
+//! 6. algorithm, issuer keys (discovery + JWKS) and signature;
+//! 7. `exp` with 5 minutes of leeway (`ExpiredTokenException`), `nbf`/`iat` sanity;
+//! 8. role and trust policy (`AccessDenied`);
+//! 9. `DurationSeconds` against the role's `MaxSessionDuration`;
+//! 10. session policies (checked with the parameters);
+//! 11. credentials.
+
+use irsa_jose::{Algorithm, JwtError, Validation};
+use irsa_policy::{
+    Context, NamedPolicy, Policy, PolicyKind, PolicySet, Principal, Request, evaluate,
+};
+use serde_json::Value;
+
+use super::params::{self, SessionParams};
+use super::{internal, unix_now};
+use crate::auth::CallerContext;
+use crate::credentials::{self, NewSession, WebIdentity};
+use crate::protocol::{AwsError, QueryRequest, Violations, XmlWriter};
+use crate::server::AppState;
+use crate::store::OidcProvider;
+
+/// AWS's text for a token it cannot validate (malformed, bad signature, unsupported alg).
+pub const INVALID_TOKEN: &str = "The web identity token that was passed could not be validated by Amazon Web Services. \
+                                 Get a new identity token from the identity provider and then retry the request.";
+/// AWS's text when the issuer's keys cannot be fetched or none matches (two spaces after the comma, as AWS).
+pub const NO_VERIFICATION_KEY: &str = "Couldn't retrieve verification key from your identity provider,  please reference \
+                                       AssumeRoleWithWebIdentity documentation for requirements";
+/// AWS's text when the trust policy does not allow the request (or the role does not exist).
+pub const NOT_AUTHORIZED: &str = "Not authorized to perform sts:AssumeRoleWithWebIdentity";
+/// Clock skew AWS allows beyond `exp` (and that is allowed on `nbf`/`iat`).
+pub const LEEWAY_SECS: u64 = 300;
+/// The claim carrying a source identity.
+const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
+
+fn invalid_token(message: impl Into<String>) -> AwsError {
+    AwsError::sender("InvalidIdentityToken", 400, message)
+}
+
+/// Logs why a request was refused (the client only sees AWS's terse message).
+fn refuse(ctx: &CallerContext, reason: &str, err: AwsError) -> AwsError {
+    tracing::info!(request_id = %ctx.request_id, code = %err.code, %reason, "AssumeRoleWithWebIdentity refused");
+    err
+}
+
+/// Handles the action; returns the inner XML of the result.
+pub async fn assume_role_with_web_identity(
+    state: &AppState,
+    request: &QueryRequest,
+    ctx: &CallerContext,
+) -> Result<String, AwsError> {
+    // 1. Parameters.
+    let token_param = request.required("WebIdentityToken")?;
+    let mut v = Violations::new();
+    let token = token_param.trim_matches(|c: char| c.is_ascii_whitespace());
+    let token_len = token.chars().count();
+    if token_len < 4 {
+        v.add(
+            "webIdentityToken",
+            None,
+            "Member must have length greater than or equal to 4",
+        );
+    } else if token_len > 20000 {
+        v.add(
+            "webIdentityToken",
+            None,
+            "Member must have length less than or equal to 20000",
+        );
+    }
+    if let Some(p) = request.optional("ProviderId") {
+        v.length("providerId", p, 4, 2048);
+    }
+    let params = params::parse(request, v, Some(params::SESSION_POLICY_BUDGET))?;
+    if request.optional("ProviderId").is_some() {
+        // Only for OAuth 2.0 access tokens of Amazon / Facebook, which are out of scope.
+        return Err(refuse(
+            ctx,
+            "ProviderId is only for OAuth 2.0 providers",
+            invalid_token(INVALID_TOKEN),
+        ));
+    }
+
+    // 2. Token structure.
+    let (header, claims) = irsa_jose::decode_unverified(token)
+        .map_err(|e| refuse(ctx, &e.to_string(), invalid_token(INVALID_TOKEN)))?;
+
+    // 3. Provider for `iss` in the role's account.
+    let Some(iss) = claims.get("iss").and_then(Value::as_str) else {
+        return Err(refuse(
+            ctx,
+            "no iss claim",
+            invalid_token("Missing a required claim: iss"),
+        ));
+    };
+    let provider = find_provider(state, &params, iss)?.ok_or_else(|| {
+        refuse(
+            ctx,
+            "no provider registered for the issuer",
+            invalid_token(format!(
+                "No OpenIDConnect provider found in your account for {iss}"
+            )),
+        )
+    })?;
+
+    // 4. Required claims.
+    for claim in ["aud", "sub", "exp"] {
+        if claims.get(claim).is_none_or(Value::is_null) {
+            return Err(refuse(
+                ctx,
+                "missing claim",
+                invalid_token(format!("Missing a required claim: {claim}")),
+            ));
+        }
+    }
+    let Some(subject) = claims.get("sub").and_then(Value::as_str).map(str::to_owned) else {
+        return Err(refuse(
+            ctx,
+            "sub is not a string",
+            invalid_token(INVALID_TOKEN),
+        ));
+    };
+
+    // 5. Audience.
+    let audiences = audiences(&claims);
+    let Some(audience) = audiences
+        .iter()
+        .find(|a| provider.client_ids.contains(a))
+        .cloned()
+    else {
+        return Err(refuse(
+            ctx,
+            &format!("token audiences {audiences:?} not in the provider's client ids"),
+            invalid_token("Incorrect token audience"),
+        ));
+    };
+
+    // 6. Algorithm, keys, signature; 7. time claims.
+    let alg = header
+        .algorithm()
+        .map_err(|e| refuse(ctx, &e.to_string(), invalid_token(INVALID_TOKEN)))?;
+    let keys = state
+        .sts
+        .fetcher
+        .keys(iss, &provider.thumbprints, header.kid.as_deref())
+        .await
+        .map_err(|e| {
+            let err = if e.is_transient() {
+                AwsError::sender("IDPCommunicationError", 400, NO_VERIFICATION_KEY)
+            } else {
+                invalid_token(NO_VERIFICATION_KEY)
+            };
+            refuse(ctx, &e.to_string(), err)
+        })?;
+    let validation = Validation {
+        issuer: None,
+        audiences: Vec::new(),
+        leeway_secs: LEEWAY_SECS,
+        allowed_algorithms: Algorithm::ALL.to_vec(),
+        require_exp: true,
+        required_claims: Vec::new(),
+        max_age_secs: None,
+    };
+    let now = unix_now(ctx);
+    if let Err(e) = keys.keys.verify(token, &validation, now) {
+        let err = match &e {
+            JwtError::Expired { exp, now, .. } => AwsError::sender(
+                "ExpiredTokenException",
+                400,
+                format!(
+                    "Token expired: current date/time {now} must be before the expiration date/time {exp}"
+                ),
+            ),
+            JwtError::KeyNotFound { .. } | JwtError::KeyAlgorithmMismatch { .. } => {
+                invalid_token(NO_VERIFICATION_KEY)
+            }
+            JwtError::MissingClaim { claim } => {
+                invalid_token(format!("Missing a required claim: {claim}"))
+            }
+            _ => invalid_token(INVALID_TOKEN),
+        };
+        return Err(refuse(ctx, &format!("{alg}: {e}"), err));
+    }
+
+    // 8. Role and trust policy.
+    let source_identity = claims
+        .get(SOURCE_IDENTITY_CLAIM)
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let role = state
+        .store
+        .get_role_by_arn(&params.role_arn)
+        .map_err(internal)?;
+    let Some(role) = role.filter(|_| params.role_account == state.config.account_id) else {
+        return Err(refuse(
+            ctx,
+            "no such role",
+            AwsError::access_denied(NOT_AUTHORIZED),
+        ));
+    };
+    let trust = Policy::parse_as(&role.assume_role_policy_document, PolicyKind::Trust).map_err(|e| {
+        tracing::warn!(role = %role.arn, error = %e.message(), "stored trust policy does not parse");
+        AwsError::access_denied(NOT_AUTHORIZED)
+    })?;
+    let set = PolicySet::trust(NamedPolicy::new(
+        format!("{} trust policy", role.name),
+        trust,
+    ));
+    let context = trust_context(
+        ctx,
+        &provider,
+        &claims,
+        &subject,
+        &audience,
+        &params,
+        source_identity.as_deref(),
+    );
+    let principal = Principal::Federated(provider.arn.clone());
+    let mut actions = vec!["sts:AssumeRoleWithWebIdentity"];
+    if source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
+        let req =
+            Request::new(principal.clone(), action, role.arn.clone()).with_context(context.clone());
+        let evaluation = evaluate(&set, &req);
+        if !evaluation.is_allowed() {
+            return Err(refuse(
+                ctx,
+                &format!(
+                    "trust policy of {} does not allow {action} ({:?})",
+                    role.arn, evaluation.decision
+                ),
+                AwsError::access_denied(NOT_AUTHORIZED),
+            ));
+        }
+    }
+
+    // 9. Duration.
+    if params.duration > role.max_session_duration {
+        return Err(AwsError::validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        ));
+    }
+
+    // 10-11. Session policies were validated with the parameters; mint the credentials.
+    let mut session = NewSession::new(
+        &role.arn,
+        &role.id,
+        &params.session_name,
+        params.duration as u64,
+    );
+    session.session_policy = params.policy.as_ref().map(|(text, _)| text.clone());
+    session.policy_arns = params.policy_arns.clone();
+    session.source_identity = source_identity.clone();
+    session.web_identity = Some(WebIdentity {
+        provider_arn: provider.arn.clone(),
+        subject: subject.clone(),
+        audience: audience.clone(),
+    });
+    let creds = credentials::issue(&state.session_key, session, ctx.now).map_err(|e| {
+        tracing::error!(error = %e, "could not seal a session token");
+        AwsError::internal()
+    })?;
+    tracing::info!(
+        request_id = %ctx.request_id,
+        role = %role.arn,
+        session = %params.session_name,
+        subject = %subject,
+        access_key_id = %creds.access_key_id,
+        "AssumeRoleWithWebIdentity granted"
+    );
+
+    let mut w = XmlWriter::new();
+    w.elem("Audience", &audience);
+    params::write_assumed_role_user(&mut w, &creds);
+    w.elem("Provider", &provider.arn);
+    params::write_credentials(&mut w, &creds);
+    w.elem("SubjectFromWebIdentityToken", &subject);
+    w.opt_elem("SourceIdentity", source_identity.as_deref());
+    if params.has_session_policy() {
+        w.elem("PackedPolicySize", &params.packed_policy_size().to_string());
+    }
+    Ok(w.finish())
+}
+
+/// The provider whose URL is `iss` without its scheme, in the role's account.
+fn find_provider(
+    state: &AppState,
+    params: &SessionParams,
+    iss: &str,
+) -> Result<Option<OidcProvider>, AwsError> {
+    if params.role_account != state.config.account_id {
+        return Ok(None);
+    }
+    let host_path = match iss.strip_prefix("https://") {
+        Some(rest) => rest,
+        None => match iss.strip_prefix("http://") {
+            Some(rest) if state.config.allow_http_issuers => rest,
+            _ => return Ok(None),
+        },
+    };
+    if host_path.is_empty() {
+        return Ok(None);
+    }
+    state
+        .store
+        .get_oidc_provider_by_url(host_path)
+        .map_err(internal)
+}
+
+/// `aud` as a list (a string or an array of strings).
+fn audiences(claims: &Value) -> Vec<String> {
+    match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Condition keys of the trust evaluation: `<provider>:sub`, `:aud`, `:amr`, `:azp`, the
+/// session name, source identity and the global keys.
+fn trust_context(
+    ctx: &CallerContext,
+    provider: &OidcProvider,
+    claims: &Value,
+    subject: &str,
+    audience: &str,
+    params: &SessionParams,
+    source_identity: Option<&str>,
+) -> Context {
+    let p = provider.url.as_str();
+    let mut c = super::global_context(ctx)
+        .with(&format!("{p}:sub"), subject)
+        .with(&format!("{p}:aud"), audience)
+        .with("aws:FederatedProvider", provider.arn.clone())
+        .with("sts:RoleSessionName", params.session_name.clone());
+    match claims.get("amr") {
+        Some(Value::String(s)) => c.set(&format!("{p}:amr"), s.clone()),
+        Some(Value::Array(items)) => {
+            c.set_values(&format!("{p}:amr"), items.iter().filter_map(Value::as_str));
+        }
+        _ => {}
+    }
+    if let Some(azp) = claims.get("azp").and_then(Value::as_str) {
+        c.set(&format!("{p}:azp"), azp);
+    }
+    if let Some(si) = source_identity {
+        c.set("sts:SourceIdentity", si);
+    }
+    c
+}
