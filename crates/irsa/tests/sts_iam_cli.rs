@@ -16,7 +16,7 @@ struct Served {
 }
 
 fn serve(state: &Path, extra: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_irsa"))
+    let child = Command::new(env!("CARGO_BIN_EXE_irsa"))
         .args(["sts", "serve", "--listen", "127.0.0.1:0", "--state"])
         .arg(state)
         .args(extra)
@@ -26,7 +26,13 @@ fn serve(state: &Path, extra: &[&str]) -> Served {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start irsa sts serve");
-    let stdout = child.stdout.take().unwrap();
+    // From here on, Drop stops the server even if the test fails.
+    let mut served = Served {
+        child,
+        url: String::new(),
+        credentials: None,
+    };
+    let stdout = served.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -36,21 +42,24 @@ fn serve(state: &Path, extra: &[&str]) -> Served {
             }
         }
     });
-    let mut credentials = None;
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("irsa sts serve printed its address");
         if let Some(rest) = line.strip_prefix("listening on ") {
-            return Served {
-                child,
-                url: rest.trim().to_owned(),
-                credentials,
-            };
+            served.url = rest.trim().to_owned();
+            return served;
         }
         if let Some((_, after)) = line.split_once(") in ") {
-            credentials = Some(PathBuf::from(after.split(" (profile").next().unwrap()));
+            served.credentials = Some(PathBuf::from(after.split(" (profile").next().unwrap()));
         }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
