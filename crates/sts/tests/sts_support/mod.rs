@@ -352,3 +352,56 @@ where
         None => panic!("expected a service error, got {err:?}"),
     }
 }
+
+/// Registers `issuer_url` as an OIDC provider (audience `sts.amazonaws.com`) and creates
+/// role `k8s_default_aws-cli` trusting `system:serviceaccount:default:aws-cli` from it,
+/// through aws-sdk-iam with the admin keys. Returns (provider ARN, role ARN).
+pub async fn register_seed_role(server: &StsServer, issuer_url: &str) -> (String, String) {
+    let iam = server.iam();
+    let provider = iam
+        .create_open_id_connect_provider()
+        .url(issuer_url)
+        .client_id_list("sts.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+    let provider_arn = provider.open_id_connect_provider_arn().unwrap().to_owned();
+    let host = issuer_url
+        .split_once("://")
+        .map_or(issuer_url, |(_, rest)| rest);
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                format!("{host}:sub"): "system:serviceaccount:default:aws-cli",
+                format!("{host}:aud"): "sts.amazonaws.com"
+            }}
+        }]
+    });
+    let role = iam
+        .create_role()
+        .role_name("k8s_default_aws-cli")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    (provider_arn, role.role().unwrap().arn().to_owned())
+}
+
+/// The test venv's python (`IRSA_TEST_PYTHON`), or `None` (after printing why) when the
+/// tests were not started by `scripts/test.sh`. Under `CI` a missing venv fails the test.
+pub fn test_python(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os("IRSA_TEST_PYTHON") {
+        Some(p) => Some(p.into()),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("{test}: IRSA_TEST_PYTHON is not set in CI")
+        }
+        None => {
+            println!("skipped: {test} needs the AWS CLI and boto3 (run scripts/test.sh)");
+            None
+        }
+    }
+}
