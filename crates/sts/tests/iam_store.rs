@@ -16,6 +16,15 @@ fn file_store_uses_wal_full_sync_and_versioned_schema() {
     let store = Store::open(path.to_str().unwrap()).unwrap();
     assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
     drop(store);
+    #[cfg(unix)]
+    {
+        // It holds the admin secret and the session-token key.
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
     let raw = rusqlite::Connection::open(&path).unwrap();
     let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))

@@ -44,6 +44,15 @@ pub enum StoreError {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// The state file could not be created.
+    #[error("cannot create the state file {path}; check that its directory exists and is writable")]
+    Create {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored value could not be decoded.
     #[error("state database holds an invalid value in {0}; the file may have been edited by hand")]
     Corrupt(&'static str),
@@ -123,6 +132,7 @@ impl Store {
         let conn = if path == ":memory:" {
             Connection::open_in_memory()?
         } else {
+            create_private(Path::new(path))?;
             Connection::open_with_flags(
                 Path::new(path),
                 OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -194,6 +204,29 @@ impl Store {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// Creates a missing state file readable by its owner only: it holds the admin secret and
+/// the session-token key. SQLite gives the `-wal`/`-shm` files the same mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Create {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 
