@@ -120,9 +120,9 @@ impl ManifestOptions {
     pub fn validate(&self) -> Result<(), ManifestError> {
         let invalid =
             |field: &'static str, reason: String| ManifestError::Invalid { field, reason };
-        check_dns_label("namespace", &self.namespace, false)?;
+        check_dns_label("namespace", &self.namespace, NameRule::Namespace)?;
         // A Service name must be a DNS-1035 label: it must start with a letter.
-        check_dns_label("name", &self.name, true)?;
+        check_dns_label("name", &self.name, NameRule::ObjectName)?;
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
             return Err(invalid(
                 "image",
@@ -183,7 +183,7 @@ impl ManifestOptions {
             ));
         }
         if let Some(pc) = &self.priority_class_name {
-            check_dns_label("priority-class-name", pc, false)?;
+            check_dns_label("priority-class-name", pc, NameRule::Subdomain)?;
         }
         if let Some(pem) = &self.extra_ca_bundle {
             if self.cert_mode == CertMode::CertManager {
@@ -389,33 +389,58 @@ fn normalize_ca_bundle(pem: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn check_dns_label(
-    field: &'static str,
-    value: &str,
-    must_start_alpha: bool,
-) -> Result<(), ManifestError> {
-    let ok_chars = value
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let first_ok = value
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || (!must_start_alpha && b.is_ascii_digit()));
-    let last_ok = value.bytes().last().is_some_and(|b| b != b'-');
-    // Leave room for suffixes such as `-cert`, `-selfsigned` and `-configmap`.
-    if ok_chars && first_ok && last_ok && value.len() <= 52 {
+/// The shape of a Kubernetes name, checked before anything is printed.
+#[derive(Clone, Copy)]
+enum NameRule {
+    /// A namespace: DNS-1123 label, at most 63 characters.
+    Namespace,
+    /// The objects' name: a DNS-1035 label (a Service name must start with a letter), at most
+    /// 52 characters to leave room for suffixes such as `-selfsigned` and `-configmap`.
+    ObjectName,
+    /// A PriorityClass name: a DNS-1123 subdomain, at most 253 characters.
+    Subdomain,
+}
+
+fn check_dns_label(field: &'static str, value: &str, rule: NameRule) -> Result<(), ManifestError> {
+    let (max, dots, alpha_first, what) = match rule {
+        NameRule::Namespace => (
+            63,
+            false,
+            false,
+            "1-63 lowercase letters, digits or '-', starting with a letter or digit",
+        ),
+        NameRule::ObjectName => (
+            52,
+            false,
+            true,
+            "1-52 lowercase letters, digits or '-', starting with a letter",
+        ),
+        NameRule::Subdomain => (
+            253,
+            true,
+            false,
+            "1-253 lowercase letters, digits, '-' or '.', starting with a letter or digit",
+        ),
+    };
+    let ok = value.len() <= max
+        && (dots || !value.contains('.'))
+        && value.split('.').all(|label| {
+            let first_ok = label
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || (!alpha_first && b.is_ascii_digit()));
+            first_ok
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if ok {
         Ok(())
     } else {
         Err(ManifestError::Invalid {
             field,
-            reason: format!(
-                "{value:?} must be 1-52 lowercase letters, digits or '-', start with a {} and not end with '-'",
-                if must_start_alpha {
-                    "letter"
-                } else {
-                    "letter or digit"
-                }
-            ),
+            reason: format!("{value:?} must be {what}, and not end with '-'"),
         })
     }
 }

@@ -516,3 +516,73 @@ fn debug_output_never_shows_the_private_key() {
         "{debug}"
     );
 }
+
+#[test]
+fn name_limits_follow_kubernetes() {
+    let ok = |o: ManifestOptions| build(&o).map(|_| ()).map_err(|e| e.to_string());
+    assert!(
+        ok(ManifestOptions {
+            namespace: "n".repeat(63),
+            ..opts()
+        })
+        .is_ok()
+    );
+    assert!(
+        ok(ManifestOptions {
+            namespace: "n".repeat(64),
+            ..opts()
+        })
+        .unwrap_err()
+        .contains("--namespace")
+    );
+    assert!(
+        ok(ManifestOptions {
+            namespace: "0ns".into(),
+            ..opts()
+        })
+        .is_ok()
+    );
+    assert!(
+        ok(ManifestOptions {
+            name: "w".repeat(52),
+            ..opts()
+        })
+        .is_ok()
+    );
+    assert!(
+        ok(ManifestOptions {
+            name: "w".repeat(53),
+            ..opts()
+        })
+        .unwrap_err()
+        .contains("--name")
+    );
+    assert!(
+        ok(ManifestOptions {
+            name: "a.b".into(),
+            ..opts()
+        })
+        .is_err()
+    );
+    assert!(
+        ok(ManifestOptions {
+            priority_class_name: Some("tier.example-high".into()),
+            ..opts()
+        })
+        .is_ok()
+    );
+    assert!(
+        ok(ManifestOptions {
+            priority_class_name: Some("tier..x".into()),
+            ..opts()
+        })
+        .is_err()
+    );
+    assert!(
+        ok(ManifestOptions {
+            namespace: "ns-".into(),
+            ..opts()
+        })
+        .is_err()
+    );
+}
