@@ -293,6 +293,7 @@ async fn demo(args: Args) -> anyhow::Result<ExitCode> {
         endpoint,
         role_arn,
         token_file,
+        dir: dir.clone(),
         admin,
     };
     finish(n, servers, &args, Some(env)).await
@@ -303,6 +304,7 @@ struct KeepEnv {
     endpoint: String,
     role_arn: String,
     token_file: PathBuf,
+    dir: PathBuf,
     admin: irsa_sts::server::AdminCredentials,
 }
 
@@ -329,7 +331,7 @@ async fn finish(
             );
             println!("  export AWS_ENDPOINT_URL_STS={}", env.endpoint);
             println!("  export AWS_ENDPOINT_URL_IAM={}", env.endpoint);
-            println!("  export AWS_REGION={REGION}");
+            println!("  export AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}");
             println!("  export AWS_ROLE_ARN={}", env.role_arn);
             println!(
                 "  export AWS_WEB_IDENTITY_TOKEN_FILE={}",
@@ -338,7 +340,7 @@ async fn finish(
             println!("  aws sts get-caller-identity");
             println!(
                 "\nAs the account administrator (IAM calls), use the admin key pair instead:\n\n  \
-                 AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=<written to {}> aws iam list-roles",
+                 AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=\"$(cat {})\" aws iam list-roles",
                 env.admin.access_key_id,
                 write_admin_secret(&env)?.display()
             );
@@ -354,13 +356,9 @@ async fn finish(
     })
 }
 
-/// Writes the admin secret next to the token (mode 0600) so it never appears on screen.
+/// Writes the admin secret into the demo folder (mode 0600) so it never appears on screen.
 fn write_admin_secret(env: &KeepEnv) -> anyhow::Result<PathBuf> {
-    let path = env
-        .token_file
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("admin-secret-access-key");
+    let path = env.dir.join("admin-secret-access-key");
     write_private(&path, env.admin.secret_access_key.as_bytes())?;
     Ok(path)
 }
