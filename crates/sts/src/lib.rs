@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod credentials;
 pub mod iam;
+pub mod metrics;
 pub mod oidc;
 pub mod protocol;
 pub mod server;

@@ -121,6 +121,8 @@ pub struct AppState {
     pub admin_generated: bool,
     /// State of the STS actions (OIDC key cache, ...), owned by [`crate::sts`].
     pub sts: crate::sts::StsState,
+    /// Request metrics served on `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -160,6 +162,7 @@ impl AppState {
             admin,
             admin_generated,
             sts,
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 }
@@ -256,8 +259,18 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .fallback(query_api)
         .with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
@@ -297,6 +310,13 @@ async fn query_api(
         Ok(_) => 200,
         Err(e) => e.status,
     };
+    let code = match &result {
+        Ok(_) => "OK",
+        Err(e) => e.code.as_str(),
+    };
+    state
+        .metrics
+        .record(service, &action, code, started.elapsed());
     let xml = match &result {
         Ok(inner) => protocol::success_response(service, &action, inner, &request_id),
         Err(e) => protocol::error_response(service, e, &request_id),

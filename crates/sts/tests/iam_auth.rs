@@ -383,5 +383,25 @@ async fn oversized_and_unknown_requests_get_aws_errors() {
         .await
         .unwrap();
     assert_eq!(code_of(&resp.text().await.unwrap()), "MissingAction");
+    // Metrics count every answer; unknown action names do not become labels.
+    let metrics = reqwest::get(format!("{}/metrics", t.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "irsa_sts_requests_total{service=\"iam\",action=\"other\",code=\"InvalidAction\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("CreateUser"), "{metrics}");
+    assert!(
+        metrics.contains("irsa_sts_request_duration_seconds_count{service=\"iam\"}"),
+        "{metrics}"
+    );
+    let health = reqwest::get(format!("{}/readyz", t.url())).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
     t.stop().await;
 }
