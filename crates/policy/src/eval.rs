@@ -2,6 +2,8 @@
 //! resource or trust policy, permissions boundaries and session policies, with the
 //! decisive statements and AWS's AccessDenied message.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::arn::Arn;
@@ -112,16 +114,16 @@ impl Request {
 pub struct NamedPolicy {
     /// Name shown in matched statements.
     pub name: String,
-    /// The document.
-    pub policy: Policy,
+    /// The document (shared: one parsed policy can serve many sets).
+    pub policy: Arc<Policy>,
 }
 
 impl NamedPolicy {
-    /// Pairs a name and a policy.
-    pub fn new(name: impl Into<String>, policy: Policy) -> NamedPolicy {
+    /// Pairs a name and a policy (a `Policy` or an `Arc<Policy>`).
+    pub fn new(name: impl Into<String>, policy: impl Into<Arc<Policy>>) -> NamedPolicy {
         NamedPolicy {
             name: name.into(),
-            policy,
+            policy: policy.into(),
         }
     }
 }

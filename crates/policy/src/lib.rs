@@ -34,6 +34,7 @@
 //! ```
 
 mod arn;
+mod batch;
 mod condition;
 mod context;
 mod document;
@@ -43,6 +44,7 @@ pub mod json;
 mod pattern;
 
 pub use arn::Arn;
+pub use batch::BatchEvaluator;
 pub use condition::{Operator, OperatorKind, SetQualifier, parse_date};
 pub use context::Context;
 pub use document::{Effect, Policy, PolicyKind, validate, validate_as};

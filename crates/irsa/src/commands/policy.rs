@@ -6,10 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use irsa_policy::{
-    Context, Decision, Evaluation, Finding, Mode, NamedPolicy, Policy, PolicyKind, PolicySet,
-    Principal, Request, Severity, evaluate, validate, validate_as,
+    BatchEvaluator, Context, Decision, Evaluation, Finding, Mode, NamedPolicy, Policy, PolicyKind,
+    PolicySet, Principal, Request, Severity, evaluate, validate, validate_as,
 };
-use serde::Deserialize;
 
 /// Subcommands of `irsa policy`.
 #[derive(Debug, clap::Subcommand)]
@@ -341,140 +340,6 @@ fn format_text(e: &Evaluation) -> String {
     s
 }
 
-/// One line of a `--cases` file.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Case {
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-    #[serde(default)]
-    identity_policies: Vec<serde_json::Value>,
-    #[serde(default)]
-    resource_policy: Option<serde_json::Value>,
-    #[serde(default)]
-    trust_policy: Option<serde_json::Value>,
-    #[serde(default, alias = "permissionsBoundaries")]
-    permission_boundaries: Vec<serde_json::Value>,
-    #[serde(default)]
-    session_policy: Option<serde_json::Value>,
-    #[serde(default)]
-    mode: Option<Mode>,
-    request: CaseRequest,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CaseRequest {
-    #[serde(default)]
-    principal: Option<String>,
-    action: String,
-    #[serde(default)]
-    resource: Option<String>,
-    #[serde(default)]
-    resource_account: Option<String>,
-    #[serde(default)]
-    context: serde_json::Map<String, serde_json::Value>,
-}
-
-fn case_policy(
-    doc: &serde_json::Value,
-    name: String,
-    kind: PolicyKind,
-) -> Result<NamedPolicy, String> {
-    let text = match doc {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    Policy::parse_as(&text, kind)
-        .map(|p| NamedPolicy::new(name.clone(), p))
-        .map_err(|e| {
-            format!(
-                "{name}: {} ({} at line {} column {})",
-                e.message(),
-                e.detail(),
-                e.line(),
-                e.column()
-            )
-        })
-}
-
-fn scalar(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn eval_case(line: &str) -> Result<Evaluation, String> {
-    let case: Case = serde_json::from_str(line).map_err(|e| format!("invalid case: {e}"))?;
-    let _ = &case.id;
-    let mut set = PolicySet::default();
-    for (i, d) in case.identity_policies.iter().enumerate() {
-        set.identity.push(case_policy(
-            d,
-            format!("identityPolicies[{i}]"),
-            PolicyKind::Identity,
-        )?);
-    }
-    if let Some(d) = &case.resource_policy {
-        set.resource = Some(case_policy(
-            d,
-            "resourcePolicy".into(),
-            PolicyKind::Resource,
-        )?);
-    }
-    if let Some(d) = &case.trust_policy {
-        set.resource = Some(case_policy(d, "trustPolicy".into(), PolicyKind::Trust)?);
-        set.mode = Mode::RoleTrust;
-    }
-    for (i, d) in case.permission_boundaries.iter().enumerate() {
-        set.permissions_boundaries.push(case_policy(
-            d,
-            format!("permissionBoundaries[{i}]"),
-            PolicyKind::PermissionsBoundary,
-        )?);
-    }
-    if let Some(d) = &case.session_policy {
-        set.session
-            .push(case_policy(d, "sessionPolicy".into(), PolicyKind::Session)?);
-    }
-    if let Some(m) = case.mode {
-        set.mode = m;
-    }
-    let r = case.request;
-    set.resource_account = r.resource_account;
-    let mut ctx = Context::new();
-    for (k, v) in &r.context {
-        match v {
-            serde_json::Value::Array(items) => {
-                let vals: Option<Vec<String>> = items.iter().map(scalar).collect();
-                ctx.set_values(
-                    k,
-                    vals.ok_or_else(|| {
-                        format!("request.context.{k}: values must be strings, numbers or booleans")
-                    })?,
-                );
-            }
-            other => ctx.set(
-                k,
-                scalar(other).ok_or_else(|| {
-                    format!("request.context.{k}: expected a string or an array of strings")
-                })?,
-            ),
-        }
-    }
-    let principal = Principal::from_arn(r.principal.as_deref().unwrap_or(""));
-    let request = Request::new(
-        principal,
-        r.action,
-        r.resource.unwrap_or_else(|| "*".into()),
-    )
-    .with_context(ctx);
-    Ok(evaluate(&set, &request))
-}
-
 fn run_cases(path: &Path) -> anyhow::Result<ExitCode> {
     let reader: Box<dyn BufRead> = if path == Path::new("-") {
         Box::new(std::io::stdin().lock())
@@ -485,6 +350,7 @@ fn run_cases(path: &Path) -> anyhow::Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mut batch = BatchEvaluator::new();
     for (n, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("reading line {} of {}", n + 1, path.display()))?;
         if line.trim().is_empty() {
@@ -495,7 +361,7 @@ fn run_cases(path: &Path) -> anyhow::Result<ExitCode> {
             )?;
             continue;
         }
-        match eval_case(&line) {
+        match batch.evaluate_line(&line) {
             Ok(e) => serde_json::to_writer(&mut out, &e)?,
             Err(msg) => {
                 serde_json::to_writer(&mut out, &serde_json::json!({"error": msg, "line": n + 1}))?
