@@ -41,7 +41,7 @@ pub enum KeyError {
     },
     /// The key is of an algorithm JWT signing here does not support (Ed25519, DSA, ...).
     #[error(
-        "block {index} ({label}) holds a {found} key; only RSA and ECDSA P-256/P-384/P-521 keys \
+        "block {index} ({label}) holds a key of type {found}; only RSA and ECDSA P-256/P-384/P-521 keys \
          can sign service-account tokens"
     )]
     UnsupportedKeyType {

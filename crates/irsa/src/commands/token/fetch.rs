@@ -82,15 +82,19 @@ async fn get_json(client: &reqwest::Client, url: &str, what: &str) -> anyhow::Re
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
+    // reqwest's own message repeats the URL; its sources say what actually went wrong.
+    let mut parts = Vec::new();
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+        if !parts.iter().any(|p: &String| p.contains(&text)) {
+            parts.push(text);
         }
         source = s.source();
     }
-    out
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
 }
