@@ -232,3 +232,203 @@ fn template_actions_are_balanced() {
         assert_eq!(depth, 0, "{name}: unclosed if/range/with/define");
     }
 }
+
+/// Renders the chart with the real Helm SDK (helm-python-sdk: Helm v4's Go SDK as a C library,
+/// from the test venv), after `helm lint --strict`. Returns the lint report and the documents.
+fn helm_render(python: &std::path::Path, values: &Value) -> (Value, Vec<Value>) {
+    const SCRIPT: &str = r#"
+import json, sys
+import helm_python as helm
+path, values = sys.argv[1], json.loads(sys.argv[2])
+lint = helm.lint(path, values, strict=True, namespace="irsa-system", kube_version="v1.33.0")
+chart = helm.Chart.load(path)
+out = chart.render(values, name="irsa-webhook", namespace="irsa-system", is_install=True)
+print(json.dumps({"lint": lint, "manifests": {k: v for k, v in out.items() if not k.endswith(".txt")}}))
+"#;
+    let out = Command::new(python)
+        .args(["-c", SCRIPT])
+        .arg(chart_dir())
+        .arg(values.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm render failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut docs = Vec::new();
+    for text in report["manifests"].as_object().unwrap().values() {
+        for doc in serde_yaml::Deserializer::from_str(text.as_str().unwrap()) {
+            let doc: Value = serde::Deserialize::deserialize(doc).unwrap();
+            if !doc.is_null() {
+                docs.push(doc);
+            }
+        }
+    }
+    (report["lint"].clone(), docs)
+}
+
+/// Drops what legitimately differs between the chart and the command: who manages the
+/// objects, and freshly generated key material.
+fn normalize(mut doc: Value) -> Value {
+    fn strip_labels(meta: &mut Value) {
+        if let Some(labels) = meta.get_mut("labels").and_then(Value::as_object_mut) {
+            labels.remove("app.kubernetes.io/managed-by");
+            labels.remove("helm.sh/chart");
+        }
+    }
+    strip_labels(&mut doc["metadata"]);
+    if doc["kind"] == "Deployment" {
+        strip_labels(&mut doc["spec"]["template"]["metadata"]);
+    }
+    if doc["kind"] == "Secret" {
+        doc["data"] = Value::Null;
+    }
+    if let Some(webhooks) = doc.get_mut("webhooks").and_then(Value::as_array_mut) {
+        for webhook in webhooks {
+            if let Some(cc) = webhook["clientConfig"].as_object_mut() {
+                cc.remove("caBundle");
+            }
+        }
+    }
+    doc
+}
+
+#[test]
+fn helm_renders_the_same_install_as_the_command_and_passes_lint_and_schemas() {
+    let Some(python) = std::env::var_os("IRSA_TEST_PYTHON").map(PathBuf::from) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "IRSA_TEST_PYTHON is not set under CI"
+        );
+        eprintln!("skipped: rendering the chart needs helm-python-sdk (run scripts/test.sh)");
+        return;
+    };
+    let cases: [(&[&str], Value); 3] = [
+        (&[], serde_json::json!({})),
+        (
+            &[
+                "--cert-manager",
+                "--watch-config-map",
+                "--aws-default-region",
+                "eu-west-1",
+                "--sts-regional-endpoint",
+                "--token-expiration",
+                "3600",
+                "--replicas",
+                "3",
+                "--priority-class-name",
+                "",
+            ],
+            serde_json::json!({
+                "certificates": { "mode": "cert-manager" },
+                "replicas": 3,
+                "priorityClassName": "",
+                "webhook": {
+                    "watchConfigMap": true, "awsDefaultRegion": "eu-west-1",
+                    "stsRegionalEndpoint": true, "tokenExpiration": 3600
+                }
+            }),
+        ),
+        (&["--replicas", "1"], serde_json::json!({ "replicas": 1 })),
+    ];
+    for (flags, mut values) in cases {
+        values["image"] = serde_json::json!({ "repository": "x/irsa", "tag": "t" });
+        let (lint, rendered) = helm_render(&python, &values);
+        assert_eq!(lint["errors"], serde_json::json!([]), "{lint}");
+        for message in lint["messages"].as_array().unwrap() {
+            assert!(
+                message["severity"].as_i64().unwrap() <= 1,
+                "helm lint --strict: {message}"
+            );
+        }
+
+        let mut expected: Vec<Value> = generated(flags).into_iter().map(normalize).collect();
+        let mut actual: Vec<Value> = rendered.iter().cloned().map(normalize).collect();
+        let key = |d: &Value| format!("{}/{}", d["kind"], d["metadata"]["name"]);
+        expected.sort_by_key(key);
+        actual.sort_by_key(key);
+        assert_eq!(
+            actual.iter().map(key).collect::<Vec<_>>(),
+            expected.iter().map(key).collect::<Vec<_>>(),
+            "values {values}"
+        );
+        for (a, e) in actual.iter().zip(&expected) {
+            assert_eq!(
+                a,
+                e,
+                "{} differs between the chart and the command (flags {flags:?})",
+                key(e)
+            );
+        }
+
+        // Core objects pass the Kubernetes 1.33 schemas, strictly.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chart.yaml");
+        let yaml: String = rendered
+            .iter()
+            .map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap()))
+            .collect();
+        std::fs::write(&file, &yaml).unwrap();
+        let out = Command::new(&python)
+            .args([
+                "-m",
+                "kubernetes_validate",
+                "--kubernetes-version",
+                "1.33.0",
+                "--strict",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !report.contains("ERROR"),
+            "{report}"
+        );
+
+        // The chart's own CA (genCA/genSignedCert) chains to its caBundle for the Service name.
+        if let Some(secret) = rendered.iter().find(|d| d["kind"] == "Secret") {
+            use base64::Engine as _;
+            let b64 = |v: &Value| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.as_str().unwrap())
+                    .unwrap()
+            };
+            let mwc = rendered
+                .iter()
+                .find(|d| d["kind"] == "MutatingWebhookConfiguration")
+                .unwrap();
+            std::fs::write(
+                dir.path().join("ca.pem"),
+                b64(&mwc["webhooks"][0]["clientConfig"]["caBundle"]),
+            )
+            .unwrap();
+            std::fs::write(dir.path().join("tls.crt"), b64(&secret["data"]["tls.crt"])).unwrap();
+            assert_eq!(
+                b64(&secret["data"]["ca.crt"]),
+                b64(&mwc["webhooks"][0]["clientConfig"]["caBundle"])
+            );
+            let out = Command::new("openssl")
+                .args([
+                    "verify",
+                    "-purpose",
+                    "sslserver",
+                    "-verify_hostname",
+                    "pod-identity-webhook.irsa-system.svc",
+                    "-CAfile",
+                ])
+                .arg(dir.path().join("ca.pem"))
+                .arg(dir.path().join("tls.crt"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
