@@ -222,7 +222,8 @@ fn parse_header(auth: &str, parts: &HttpParts<'_>) -> Result<SignedRequest, AwsE
     if signed_headers.is_none() {
         missing.push("Authorization header requires 'SignedHeaders' parameter.");
     }
-    let amz_date = header(parts.headers, "x-amz-date");
+    let http_date = header(parts.headers, "date").and_then(http_date_to_amz);
+    let amz_date = header(parts.headers, "x-amz-date").or(http_date.as_deref());
     if amz_date.is_none() {
         missing.push(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
@@ -293,6 +294,16 @@ fn build(
         expires: None,
         signature: signature.to_ascii_lowercase(),
     })
+}
+
+/// An RFC 7231 `Date` header (`Sun, 30 Aug 2015 12:36:00 GMT`) in SigV4's basic ISO-8601 form.
+fn http_date_to_amz(value: &str) -> Option<String> {
+    const HTTP_DATE: &[BorrowedFormatItem<'static>] = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    PrimitiveDateTime::parse(value.trim(), HTTP_DATE)
+        .ok()
+        .map(|t| amz(t.assume_utc()))
 }
 
 fn amz(t: OffsetDateTime) -> String {
@@ -565,6 +576,15 @@ mod tests {
                 .message
                 .contains("correct service: 'sts'")
         );
+    }
+
+    #[test]
+    fn date_header_is_accepted_in_place_of_x_amz_date() {
+        assert_eq!(
+            http_date_to_amz("Sun, 30 Aug 2015 12:36:00 GMT").as_deref(),
+            Some("20150830T123600Z")
+        );
+        assert_eq!(http_date_to_amz("yesterday"), None);
     }
 
     #[test]
