@@ -3,7 +3,7 @@
 mod fetch;
 mod human;
 
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -171,6 +171,9 @@ fn read_token(input: &TokenInput) -> anyhow::Result<String> {
             .with_context(|| format!("cannot read the token from {}", path.display()))?,
         (Some(t), None) if t != "-" => t.clone(),
         _ => {
+            if std::io::stdin().is_terminal() {
+                bail!("no token given: pass it as an argument, with --token-file, or pipe it in");
+            }
             let mut s = String::new();
             std::io::stdin()
                 .take(irsa_jose::MAX_TOKEN_BYTES as u64 + 1)
