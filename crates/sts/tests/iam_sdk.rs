@@ -746,3 +746,44 @@ async fn simulate_principal_and_custom_policy() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn lists_paginate_with_markers() {
+    let t = TestServer::start().await;
+    let iam = t.iam();
+    for i in 0..5 {
+        iam.create_role()
+            .role_name(format!("role-{i}"))
+            .assume_role_policy_document(trust_policy(PROVIDER, "default:x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let first = iam.list_roles().max_items(2).send().await.unwrap();
+    assert_eq!(first.roles().len(), 2);
+    assert!(first.is_truncated());
+    let marker = first.marker().unwrap().to_owned();
+    let second = iam
+        .list_roles()
+        .max_items(2)
+        .marker(&marker)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.roles()[0].role_name(), "role-2");
+    // The SDK's own paginator follows the markers to the end.
+    let all: Vec<_> = iam
+        .list_roles()
+        .max_items(2)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    let names: Vec<_> = all.iter().map(|r| r.role_name().to_owned()).collect();
+    assert_eq!(names, ["role-0", "role-1", "role-2", "role-3", "role-4"]);
+    let err = iam.list_roles().marker("garbage").send().await.unwrap_err();
+    assert_eq!(aws_error(err).0, "ValidationError");
+    t.stop().await;
+}

@@ -4,8 +4,8 @@ use irsa_policy::PolicyKind;
 use time::OffsetDateTime;
 
 use super::{
-    check_path, check_policy, check_tags, encode_document, policy_size, required_name, roles,
-    store_err, xml_bool,
+    check_path, check_policy, check_tags, encode_document, page, policy_size, required_name, roles,
+    store_err, write_page_end, xml_bool,
 };
 use crate::protocol::{AwsError, QueryRequest, Violations, XmlWriter};
 use crate::server::AppState;
@@ -177,9 +177,10 @@ pub(super) fn list(state: &AppState, r: &QueryRequest) -> Result<String, AwsErro
         all.extend(state.store.list_managed_policies().map_err(store_err)?);
     }
     all.retain(|p| p.path.starts_with(prefix) && (!only_attached || p.attachment_count > 0));
+    let (all, next) = page(r, &all)?;
     let mut w = XmlWriter::new();
-    w.members("Policies", &all, write_policy)
-        .elem("IsTruncated", "false");
+    w.members("Policies", all, write_policy);
+    write_page_end(&mut w, next);
     Ok(w.finish())
 }
 
@@ -254,9 +255,10 @@ pub(super) fn list_versions(state: &AppState, r: &QueryRequest) -> Result<String
             .list_policy_versions(&p.arn)
             .map_err(store_err)?
     };
+    let (versions, next) = page(r, &versions)?;
     let mut w = XmlWriter::new();
-    w.members("Versions", &versions, |w, v| write_version(w, v, false))
-        .elem("IsTruncated", "false");
+    w.members("Versions", versions, |w, v| write_version(w, v, false));
+    write_page_end(&mut w, next);
     Ok(w.finish())
 }
 
@@ -378,10 +380,11 @@ pub(super) fn list_attached(state: &AppState, r: &QueryRequest) -> Result<String
             attached.push(p);
         }
     }
+    let (attached, next) = page(r, &attached)?;
     let mut w = XmlWriter::new();
-    w.members("AttachedPolicies", &attached, |w, p| {
+    w.members("AttachedPolicies", attached, |w, p| {
         w.elem("PolicyName", &p.name).elem("PolicyArn", &p.arn);
-    })
-    .elem("IsTruncated", "false");
+    });
+    write_page_end(&mut w, next);
     Ok(w.finish())
 }

@@ -247,6 +247,39 @@ pub(crate) fn policy_size(doc: &str) -> usize {
     doc.chars().filter(|c| !c.is_whitespace()).count()
 }
 
+/// One page of a list: `MaxItems` (1..1000, default 100 as in AWS) items from the opaque
+/// `Marker` of the previous page. Returns the page and the marker of the next one.
+pub(crate) fn page<'a, T>(
+    r: &QueryRequest,
+    items: &'a [T],
+) -> Result<(&'a [T], Option<String>), AwsError> {
+    let max = r.optional_i64("MaxItems")?.unwrap_or(100);
+    let mut v = Violations::new();
+    v.range("maxItems", max, 1, 1000);
+    v.finish()?;
+    let start = match r.optional("Marker") {
+        None => 0,
+        Some(m) => m
+            .strip_prefix("irsa-page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| {
+                AwsError::validation(
+                    "Invalid Marker: pass the Marker of the previous page unchanged",
+                )
+            })?,
+    };
+    let end = start.saturating_add(max as usize).min(items.len());
+    let next = (end < items.len()).then(|| format!("irsa-page-{end}"));
+    Ok((&items[start..end], next))
+}
+
+/// Writes `<IsTruncated>` and, when truncated, `<Marker>`.
+pub(crate) fn write_page_end(w: &mut XmlWriter, next: Option<String>) {
+    w.elem("IsTruncated", xml_bool(next.is_some()))
+        .opt_elem("Marker", next.as_deref());
+}
+
 /// `true` / `false` as IAM writes booleans.
 pub(crate) fn xml_bool(b: bool) -> &'static str {
     if b { "true" } else { "false" }

@@ -258,9 +258,10 @@ pub(super) fn untag(state: &AppState, r: &QueryRequest) -> Result<String, AwsErr
 
 pub(super) fn list_tags(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
     let p = load(state, r, false)?;
+    let (tags, next) = super::page(r, &p.tags)?;
     let mut w = XmlWriter::new();
-    write_tags(&mut w, &p.tags);
-    w.elem("IsTruncated", "false");
+    write_tags(&mut w, tags);
+    super::write_page_end(&mut w, next);
     Ok(w.finish())
 }
 

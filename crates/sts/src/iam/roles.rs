@@ -4,8 +4,8 @@ use irsa_policy::PolicyKind;
 use time::OffsetDateTime;
 
 use super::{
-    check_path, check_policy, check_tags, encode_document, merge_tags, policy_size, remove_tags,
-    required_name, store_err, write_tags,
+    check_path, check_policy, check_tags, encode_document, merge_tags, page, policy_size,
+    remove_tags, required_name, store_err, write_page_end, write_tags,
 };
 use crate::protocol::{AwsError, QueryRequest, Violations, XmlWriter};
 use crate::server::AppState;
@@ -154,9 +154,10 @@ pub(super) fn get(state: &AppState, r: &QueryRequest) -> Result<String, AwsError
 pub(super) fn list(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
     let prefix = r.optional("PathPrefix").unwrap_or("/");
     let roles = state.store.list_roles(prefix).map_err(store_err)?;
+    let (roles, next) = page(r, &roles)?;
     let mut w = XmlWriter::new();
-    w.members("Roles", &roles, write_role)
-        .elem("IsTruncated", "false");
+    w.members("Roles", roles, write_role);
+    write_page_end(&mut w, next);
     Ok(w.finish())
 }
 
@@ -238,9 +239,10 @@ pub(super) fn untag(state: &AppState, r: &QueryRequest) -> Result<String, AwsErr
 
 pub(super) fn list_tags(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
     let role = load(state, r)?;
+    let (tags, next) = page(r, &role.tags)?;
     let mut w = XmlWriter::new();
-    write_tags(&mut w, &role.tags);
-    w.elem("IsTruncated", "false");
+    write_tags(&mut w, tags);
+    write_page_end(&mut w, next);
     Ok(w.finish())
 }
 
@@ -315,9 +317,10 @@ pub(super) fn list_policies(state: &AppState, r: &QueryRequest) -> Result<String
         .into_iter()
         .map(|(n, _)| n)
         .collect();
+    let (names, next) = page(r, &names)?;
     let mut w = XmlWriter::new();
-    w.string_members("PolicyNames", &names)
-        .elem("IsTruncated", "false");
+    w.string_members("PolicyNames", names);
+    write_page_end(&mut w, next);
     Ok(w.finish())
 }
 
