@@ -227,3 +227,47 @@ fn jwks_dedups_and_adds_legacy_empty_kids() {
     assert_eq!(set.keys[1].kid.as_deref(), Some(""));
     assert_eq!(set.keys[1].n, set.keys[0].n);
 }
+
+mod fuzzish {
+    use irsa_jose::{Jwk, PublicKey, parse_pem};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse_pem(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_der_in_every_block_type_never_panics(
+            label in prop::sample::select(vec![
+                "RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "PUBLIC KEY",
+                "RSA PUBLIC KEY", "CERTIFICATE",
+            ]),
+            der in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            use base64::Engine as _;
+            let body = base64::engine::general_purpose::STANDARD.encode(&der);
+            let pem = format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n");
+            // Random DER is (overwhelmingly) not a key: an error, never a panic.
+            let _ = parse_pem(pem.as_bytes());
+        }
+
+        #[test]
+        fn arbitrary_jwk_numbers_never_panic(
+            kty in prop::sample::select(vec!["RSA", "EC"]),
+            a in proptest::collection::vec(any::<u8>(), 0..300),
+            b in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            use base64::Engine as _;
+            let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+            let json = serde_json::json!({
+                "kty": kty, "crv": "P-256", "n": enc(&a), "e": enc(&b), "x": enc(&b), "y": enc(&b)
+            });
+            let jwk: Jwk = serde_json::from_value(json).unwrap();
+            let _ = PublicKey::from_jwk(&jwk);
+        }
+    }
+}
