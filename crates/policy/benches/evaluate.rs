@@ -71,6 +71,20 @@ fn benches(c: &mut Criterion) {
     c.bench_function("evaluate/s3-implicit-deny-message", |b| {
         b.iter(|| evaluate(black_box(&set), black_box(&denied)))
     });
+
+    // One line of the batch format, parsed policies cached as in `--cases` mode.
+    let line = serde_json::json!({
+        "identityPolicies": [serde_json::from_str::<serde_json::Value>(S3).unwrap()],
+        "permissionBoundaries": [serde_json::from_str::<serde_json::Value>(BOUNDARY).unwrap()],
+        "request": {"principal": "arn:aws:sts::111122223333:assumed-role/irsa-default-api/s", "action": "s3:PutObject",
+                    "resource": "arn:aws:s3:::k8s-default-api-logs/obj-1",
+                    "context": {"aws:SecureTransport": "true", "aws:SourceIp": "10.1.2.3", "aws:PrincipalTag/team": "blue"}}
+    })
+    .to_string();
+    let mut batch = BatchEvaluator::new();
+    c.bench_function("batch/line-cached-policies", |b| {
+        b.iter(|| batch.evaluate_line(black_box(&line)).unwrap())
+    });
 }
 
 criterion_group!(policy, benches);

@@ -87,6 +87,8 @@ impl fmt::Display for SyntaxError {
 
 /// Parses a whole JSON text into a positioned tree.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    // Editors on Windows often save a byte-order mark; it is not JSON but carries no meaning.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut p = Parser {
         src: text.as_bytes(),
         text,
@@ -420,6 +422,11 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} should fail");
         }
         assert!(parse(&"[".repeat(100)).is_err());
+    }
+
+    #[test]
+    fn byte_order_mark_is_ignored() {
+        assert_eq!(parse("\u{feff}{}").unwrap().pos, Pos { line: 1, column: 1 });
     }
 
     #[test]

@@ -549,3 +549,34 @@ fn evaluation_serialises_in_cli_shape() {
     let back: Evaluation = serde_json::from_value(v).unwrap();
     assert_eq!(back, e);
 }
+
+#[test]
+fn federated_principal_list_and_multi_valued_amr() {
+    let trust = pol(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+        "Principal":{"Federated":["arn:aws:iam::111122223333:oidc-provider/a.example.com","arn:aws:iam::111122223333:oidc-provider/b.example.com"]},
+        "Action":["sts:AssumeRoleWithWebIdentity","sts:TagSession"],
+        "Condition":{"ForAnyValue:StringEquals":{"b.example.com:amr":"mfa"},"StringLike":{"b.example.com:sub":"system:serviceaccount:ci:*"}}}}"#);
+    let set = PolicySet::trust(NamedPolicy::new("trust", trust));
+    let req = |amr: &[&str]| {
+        Request::new(
+            Principal::from_arn("arn:aws:iam::111122223333:oidc-provider/b.example.com"),
+            "sts:AssumeRoleWithWebIdentity",
+            ROLE,
+        )
+        .with_context(
+            Context::new()
+                .with("b.example.com:sub", "system:serviceaccount:ci:runner")
+                .with_values("b.example.com:amr", amr.iter().copied()),
+        )
+    };
+    assert!(evaluate(&set, &req(&["pwd", "mfa"])).is_allowed());
+    assert!(!evaluate(&set, &req(&["pwd"])).is_allowed());
+    assert!(
+        !evaluate(&set, &req(&[])).is_allowed(),
+        "ForAnyValue on an empty set is false"
+    );
+    // Session tags need sts:TagSession in the same trust policy: evaluate it as its own request.
+    let mut tag = req(&["mfa"]);
+    tag.action = "sts:TagSession".into();
+    assert!(evaluate(&set, &tag).is_allowed());
+}
