@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use irsa_policy::{
-    Context, NamedPolicy, Policy, PolicySet, Principal, Request, evaluate, validate,
+    BatchEvaluator, Context, NamedPolicy, Policy, PolicySet, Principal, Request, evaluate, validate,
 };
 use std::hint::black_box;
 
