@@ -787,3 +787,80 @@ async fn lists_paginate_with_markers() {
     assert_eq!(aws_error(err).0, "ValidationError");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn permissions_boundaries_limit_what_the_role_is_allowed() {
+    let t = TestServer::start().await;
+    let iam = t.iam();
+    let role = iam
+        .create_role()
+        .role_name("bounded")
+        .assume_role_policy_document(trust_policy(PROVIDER, "default:b"))
+        .send()
+        .await
+        .unwrap();
+    let arn = role.role().unwrap().arn().to_owned();
+    let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+    iam.put_role_policy()
+        .role_name("bounded")
+        .policy_name("all-s3")
+        .policy_document(full)
+        .send()
+        .await
+        .unwrap();
+    let err = iam
+        .put_role_permissions_boundary()
+        .role_name("bounded")
+        .permissions_boundary("arn:aws:iam::aws:policy/Nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(aws_error(err).0, "NoSuchEntity");
+    let boundary = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+    iam.put_role_permissions_boundary()
+        .role_name("bounded")
+        .permissions_boundary(boundary)
+        .send()
+        .await
+        .unwrap();
+    let got = iam.get_role().role_name("bounded").send().await.unwrap();
+    let pb = got.role().unwrap().permissions_boundary().unwrap();
+    assert_eq!(pb.permissions_boundary_arn(), Some(boundary));
+
+    let simulate = |action: &'static str| {
+        iam.simulate_principal_policy()
+            .policy_source_arn(&arn)
+            .action_names(action)
+            .resource_arns("arn:aws:s3:::bucket")
+            .send()
+    };
+    let read = simulate("s3:GetObject").await.unwrap();
+    assert_eq!(
+        read.evaluation_results()[0].eval_decision(),
+        &PolicyEvaluationDecisionType::Allowed
+    );
+    let write = simulate("s3:PutObject").await.unwrap();
+    let r = &write.evaluation_results()[0];
+    assert_eq!(
+        r.eval_decision(),
+        &PolicyEvaluationDecisionType::ImplicitDeny
+    );
+    assert_eq!(
+        r.permissions_boundary_decision_detail()
+            .unwrap()
+            .allowed_by_permissions_boundary(),
+        false
+    );
+
+    iam.delete_role_permissions_boundary()
+        .role_name("bounded")
+        .send()
+        .await
+        .unwrap();
+    let write = simulate("s3:PutObject").await.unwrap();
+    assert_eq!(
+        write.evaluation_results()[0].eval_decision(),
+        &PolicyEvaluationDecisionType::Allowed
+    );
+    t.stop().await;
+}
