@@ -358,6 +358,9 @@ pub fn parse_date(s: &str) -> Option<i128> {
         if !zone.is_empty() && !zone.eq_ignore_ascii_case("z") {
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             let z = &zone[1..];
+            if !z.is_ascii() {
+                return None;
+            }
             let (zh, zm) = match z.split_once(':') {
                 Some((a, b)) => (num::<i64>(a, 2)?, num::<i64>(b, 2)?),
                 None if z.len() == 4 => (num::<i64>(&z[..2], 2)?, num::<i64>(&z[2..], 2)?),

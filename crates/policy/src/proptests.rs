@@ -119,6 +119,11 @@ proptest! {
     }
 
     #[test]
+    fn date_parser_never_panics(s in "[0-9T:+.Zz€-]{0,30}") {
+        let _ = crate::parse_date(&s);
+    }
+
+    #[test]
     fn parser_never_panics(s in "\\PC{0,200}") {
         let _ = crate::Policy::parse(&s);
         let _ = crate::validate(&s);
