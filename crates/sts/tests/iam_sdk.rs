@@ -845,12 +845,8 @@ async fn permissions_boundaries_limit_what_the_role_is_allowed() {
         r.eval_decision(),
         &PolicyEvaluationDecisionType::ImplicitDeny
     );
-    assert_eq!(
-        r.permissions_boundary_decision_detail()
-            .unwrap()
-            .allowed_by_permissions_boundary(),
-        false
-    );
+    let detail = r.permissions_boundary_decision_detail().unwrap();
+    assert!(!detail.allowed_by_permissions_boundary());
 
     iam.delete_role_permissions_boundary()
         .role_name("bounded")
