@@ -623,7 +623,7 @@ fn boto3_default_chain_uses_web_identity_with_per_service_endpoints() {
 
 #[test]
 fn bad_tokens_fail_with_awss_errors_through_the_aws_cli() {
-    let Some(tools) = tools("the AWS CLI failure checks") else {
+    let Some(tools) = tools("the AWS CLI failure check") else {
         return;
     };
     let world = World::start(tools, Endpoint::PerService);
