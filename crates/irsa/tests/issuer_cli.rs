@@ -446,3 +446,55 @@ fn serve_prints_its_port_serves_and_stops_on_sigterm() {
     let stderr = fails(&["issuer", "serve", "--dir", site_s, "--tls-cert", "/x.pem"]);
     assert!(stderr.contains("--tls-key"), "{stderr}");
 }
+
+#[test]
+fn init_publishes_ssh_keygen_keys_with_the_kube_apiserver_kid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("sa");
+    // `ssh-keygen -m pem` writes a PKCS#1 `RSA PRIVATE KEY`; `-e -m PKCS8` its SPKI public key.
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-m", "pem", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen is installed");
+    assert!(status.success());
+    let spki = Command::new("ssh-keygen")
+        .args(["-e", "-m", "PKCS8", "-f"])
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    assert!(spki.status.success());
+    let public = tmp.path().join("sa.spki.pem");
+    std::fs::write(&public, &spki.stdout).unwrap();
+    let der = tmp.path().join("sa.der");
+    openssl(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        public.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        der.to_str().unwrap(),
+    ]);
+    let digest = Command::new("openssl")
+        .args(["dgst", "-sha256", "-binary", der.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .stdout;
+    let kid = b64url(&digest);
+    for (name, input) in [("private", &key), ("public", &public)] {
+        let site = tmp.path().join(format!("site-{name}"));
+        ok(&[
+            "issuer",
+            "init",
+            "--issuer-url",
+            "https://oidc.example.com",
+            "--key",
+            input.to_str().unwrap(),
+            "--out",
+            site.to_str().unwrap(),
+        ]);
+        assert_eq!(kids(&site), vec![kid.clone()], "{name}");
+    }
+}
