@@ -92,8 +92,13 @@ pub fn retire_kid(jwks: &mut JwkSet, kid: &str) -> Result<usize, RotationError> 
 /// Where a rotation stands, for [`procedure`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage<'a> {
-    /// The new key (this kid) was just published.
-    Added(&'a str),
+    /// The new key was just published next to the old ones.
+    Added {
+        /// The new kid.
+        new: &'a str,
+        /// The kids published before it (to retire later).
+        old: &'a [&'a str],
+    },
     /// The old key (this kid) was just retired.
     Retired(&'a str),
 }
@@ -106,11 +111,12 @@ pub enum Stage<'a> {
 /// published until every token it signed has expired.
 pub fn procedure(issuer: &str, jwks_uri: &str, stage: Stage<'_>) -> String {
     let (new, old) = match stage {
-        Stage::Added(kid) => (kid, "OLD_KID"),
-        Stage::Retired(kid) => ("NEW_KID", kid),
+        Stage::Added { new, old } if !old.is_empty() => (new, old.join(" / ")),
+        Stage::Added { new, .. } => (new, "OLD_KID".to_owned()),
+        Stage::Retired(kid) => ("NEW_KID", kid.to_owned()),
     };
     let earlier = match stage {
-        Stage::Added(_) => "todo",
+        Stage::Added { .. } => "todo",
         Stage::Retired(_) => "check",
     };
     let mut s = String::new();
@@ -120,7 +126,7 @@ pub fn procedure(issuer: &str, jwks_uri: &str, stage: Stage<'_>) -> String {
     };
     step(
         1,
-        if matches!(stage, Stage::Added(_)) {
+        if matches!(stage, Stage::Added { .. }) {
             "done"
         } else {
             "check"
@@ -159,9 +165,9 @@ pub fn procedure(issuer: &str, jwks_uri: &str, stage: Stage<'_>) -> String {
             .into(),
     );
     let retire = match stage {
-        Stage::Added(_) => format!(
-            "Retire the old key: `irsa issuer rotate --dir DIR --retire-kid {old}`, upload the \
-             folder, and remove the old public key from --service-account-key-file."
+        Stage::Added { .. } => format!(
+            "Retire the old key ({old}): `irsa issuer rotate --dir DIR --retire-kid KID`, upload \
+             the folder, and remove the old public key from --service-account-key-file."
         ),
         Stage::Retired(_) => format!(
             "Retire the old key (kid {old}): upload the folder so the JWKS drops it, and remove \
@@ -244,7 +250,10 @@ mod tests {
         let text = procedure(
             "https://oidc.example.com",
             "https://oidc.example.com/keys.json",
-            Stage::Added("NEWKID"),
+            Stage::Added {
+                new: "NEWKID",
+                old: &["OLDKID"],
+            },
         );
         let publish = text
             .find("1. [done] Publish the new public key (kid NEWKID)")
@@ -253,7 +262,7 @@ mod tests {
         let switch = text
             .find("Switch --service-account-signing-key-file")
             .unwrap();
-        let retire = text.find("6. [todo] Retire").unwrap();
+        let retire = text.find("6. [todo] Retire the old key (OLDKID)").unwrap();
         assert!(publish < verify && verify < switch && switch < retire);
         assert!(text.contains("https://oidc.example.com/keys.json"));
         let retired = procedure(

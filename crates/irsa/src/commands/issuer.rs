@@ -191,12 +191,27 @@ fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
     println!("now published: {}", describe_kids(&published.jwks));
     println!();
     if let Some(new_kid) = added.added.first().or(added.already_published.first()) {
+        let old: Vec<&str> = published
+            .jwks
+            .kids()
+            .into_iter()
+            .filter(|k| {
+                !added
+                    .added
+                    .iter()
+                    .chain(&added.already_published)
+                    .any(|n| n == k)
+            })
+            .collect();
         print!(
             "{}",
             rotation::procedure(
                 published.discovery.issuer().as_str(),
                 &published.discovery.jwks_uri(),
-                rotation::Stage::Added(new_kid),
+                rotation::Stage::Added {
+                    new: new_kid,
+                    old: &old,
+                },
             )
         );
     }
