@@ -4,7 +4,9 @@
 //! Layout: [`admission`] (wire format), [`cache`] (ServiceAccount store and miss path),
 //! [`kube_sync`] (kube-rs watchers feeding the cache, ConfigMap mappings), [`associations`]
 //! (the container-credentials file), [`tls`] and [`files`] (hot-reloaded files),
-//! [`metrics`], and [`server`] (HTTP wiring and graceful shutdown).
+//! [`metrics`], [`mutation`] (glue to `irsa-mutate`), [`server`] (HTTP wiring and graceful
+//! shutdown), [`runner`] (the whole process, as `irsa webhook serve` runs it) and [`testing`]
+//! (a fake Kubernetes API, a test CA and a tiny HTTPS client for tests and benchmarks).
 
 pub mod admission;
 pub mod associations;

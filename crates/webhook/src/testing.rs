@@ -394,14 +394,28 @@ async fn handle(State(shared): State<Shared>, req: Request) -> Response {
     let mut open = shared.lists_open.subscribe();
     let _ = open.wait_for(|v| *v).await;
     let inner = shared.lock();
-    let items: Vec<&Value> = inner
+    // Pagination as the API server does it: `limit` items per page and an opaque `continue`
+    // token (here: the list's resourceVersion and the offset of the next item).
+    let (rv, offset) = match param("continue").and_then(|c| c.split_once(':')) {
+        Some((rv, off)) => (rv.to_owned(), off.parse().unwrap_or(0usize)),
+        None => (inner.rv.to_string(), 0),
+    };
+    let limit: usize = param("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let mut matching = inner
         .objects
         .iter()
         .filter(|(k, _)| matches(k))
-        .map(|(_, v)| v)
-        .collect();
+        .skip(offset);
+    let items: Vec<&Value> = matching.by_ref().take(limit).map(|(_, v)| v).collect();
+    let mut metadata = json!({"resourceVersion": rv});
+    if matching.next().is_some() {
+        metadata["continue"] = json!(format!("{rv}:{}", offset + items.len()));
+    }
     let body = json!({"kind": format!("{}List", kind.kind()), "apiVersion":"v1",
-        "metadata":{"resourceVersion": inner.rv.to_string()}, "items": items});
+        "metadata": metadata, "items": items});
     (
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),

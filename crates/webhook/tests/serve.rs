@@ -352,3 +352,27 @@ async fn switches_to_container_credentials_when_the_association_file_is_swapped(
     );
     assert!(env(&mutated, "AWS_ROLE_ARN").is_none());
 }
+
+#[tokio::test]
+async fn syncs_a_paginated_list() {
+    let h = Harness::start(Options {
+        hold_lists: true,
+        ..Options::default()
+    })
+    .await;
+    for i in 0..1200 {
+        h.api.put_service_account("bulk", &format!("sa-{i}"), &[]);
+    }
+    h.api.hold_lists(false);
+    h.synced().await;
+    assert_eq!(h.cache.len(), 1200);
+    // kube-rs lists in pages of 500: three pages, the later ones with a continue token.
+    let pages = h
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET /api/v1/serviceaccounts?") && !r.contains("watch=true"))
+        .collect::<Vec<_>>();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(pages[1].contains("continue="), "{pages:?}");
+}
