@@ -31,7 +31,7 @@ pub struct MutationFlags {
 
     /// Inject AWS_STS_REGIONAL_ENDPOINTS=regional (the ServiceAccount annotation overrides it).
     #[arg(long, num_args = 0..=1, default_value = "false", default_missing_value = "true",
-          action = ArgAction::Set, value_name = "BOOL")]
+          action = ArgAction::Set, value_name = "BOOL", value_parser = parse_bool_flag)]
     pub sts_regional_endpoint: bool,
 
     /// EKS Pod Identity association file; empty disables container-credentials mode.
@@ -64,6 +64,13 @@ pub struct MutationFlags {
     /// non-root containers can read the token (the pod annotation <prefix>/fs-group wins).
     #[arg(long, value_name = "GID", value_parser = clap::value_parser!(i64).range(0..))]
     pub default_fs_group: Option<i64>,
+}
+
+/// Parses a boolean flag value as Go's flag library does (`strconv.ParseBool`: `true`, `1`, `t`,
+/// `T`, `TRUE`, `True`, and the same for false), for drop-in compatibility with upstream args.
+pub fn parse_bool_flag(value: &str) -> Result<bool, String> {
+    irsa_mutate::parse_go_bool(value)
+        .ok_or_else(|| format!("{value:?} is not a boolean (use true or false)"))
 }
 
 impl MutationFlags {
@@ -124,6 +131,9 @@ mod tests {
         assert!(parse(&["--sts-regional-endpoint"]).sts_regional_endpoint);
         assert!(parse(&["--sts-regional-endpoint=true"]).sts_regional_endpoint);
         assert!(!parse(&["--sts-regional-endpoint=false"]).sts_regional_endpoint);
+        assert!(parse(&["--sts-regional-endpoint=1"]).sts_regional_endpoint);
+        assert!(!parse(&["--sts-regional-endpoint=F"]).sts_regional_endpoint);
+        assert!(Cli::try_parse_from(["irsa", "--sts-regional-endpoint=yes"]).is_err());
         assert_eq!(
             parse(&["--token-expiration", "10"])
                 .to_config()

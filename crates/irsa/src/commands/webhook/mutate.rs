@@ -106,10 +106,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if mutation.patch.0.is_empty() {
         eprintln!(
-            "pod not mutated: {}",
+            "pod not mutated: {} ServiceAccount {namespace}/{sa_name}",
             match mutation.mode.metric_method() {
-                None => "no role and no pod identity association for ServiceAccount",
-                Some(_) => "it already has everything for ServiceAccount",
+                None => "no role and no pod identity association for",
+                Some(_) => "it already has everything it needs from",
             }
         );
     }
