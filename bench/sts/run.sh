@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# AssumeRoleWithWebIdentity calls/s over loopback: `irsa sts serve` (release) against
+# the token-verification ceiling measured on the same machine in the same run, and
+# against moto's server (moto[server] from PyPI) under the same load.
+#
+#   bench/sts/run.sh            (env: CONNS=32 DURATION=10 WARMUP=2 MOTO=1)
+#
+# 1. a loopback OIDC issuer (RSA-2048 key) and a 24 h service-account token;
+# 2. `irsa sts serve --state :memory: --allow-http-issuers`; provider and role created
+#    with the AWS CLI of the test venv (scripts/test.sh makes target/test-venv);
+# 3. ceiling: RS256 JWT verifications/s with irsa-jose on all cores (and the bare
+#    aws-lc signature check), no HTTP, no STS logic;
+# 4. closed-loop load, CONNS keep-alive HTTP/1.1 connections, every call a full
+#    AssumeRoleWithWebIdentity (parse, provider and role lookup in SQLite, signature,
+#    trust policy, credentials sealed with AES-256-GCM);
+# 5. the same load against `moto_server` (which accepts any token).
+# Load generator and servers share this machine's cores; run on an idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+CONNS=${CONNS:-32}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+MOTO=${MOTO:-1}
+STS_PORT=${STS_PORT:-18190}
+ISSUER_PORT=${ISSUER_PORT:-18191}
+MOTO_PORT=${MOTO_PORT:-18192}
+ADMIN_ID=AKIABENCHADMIN000001
+ADMIN_SECRET=bench-admin-secret-0123456789abcdefghijk
+
+cargo build --release --quiet -p irsa --bin irsa
+CARGO_TARGET_DIR="$PWD/target" cargo build --release --quiet --manifest-path bench/sts/loadgen/Cargo.toml
+bin=target/release
+venv=target/test-venv
+[ -x "$venv/bin/aws" ] || { echo "run scripts/test.sh once to create $venv (AWS CLI)"; exit 1; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+"$bin/irsa-sts-loadgen" issuer --listen "127.0.0.1:$ISSUER_PORT" --out "$tmp" & pids+=($!)
+"$bin/irsa" sts serve --listen "127.0.0.1:$STS_PORT" --state :memory: --allow-http-issuers \
+  --admin-access-key-id "$ADMIN_ID" --admin-secret-access-key "$ADMIN_SECRET" \
+  > "$tmp/sts.out" 2> "$tmp/sts.log" & spid=$!; pids+=($spid)
+until curl -sf "http://127.0.0.1:$STS_PORT/readyz" >/dev/null && [ -s "$tmp/token" ]; do
+  kill -0 "$spid" || { cat "$tmp/sts.log"; exit 1; }
+  sleep 0.05
+done
+
+export AWS_ACCESS_KEY_ID=$ADMIN_ID AWS_SECRET_ACCESS_KEY=$ADMIN_SECRET AWS_DEFAULT_REGION=us-east-1 \
+  AWS_ENDPOINT_URL_IAM="http://127.0.0.1:$STS_PORT" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+provider=$("$venv/bin/aws" iam create-open-id-connect-provider --url "http://127.0.0.1:$ISSUER_PORT" \
+  --client-id-list sts.amazonaws.com --query OpenIDConnectProviderArn --output text)
+cat > "$tmp/trust.json" <<JSON
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"$provider"},
+ "Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{
+ "127.0.0.1:$ISSUER_PORT:sub":"system:serviceaccount:default:aws-cli","127.0.0.1:$ISSUER_PORT:aud":"sts.amazonaws.com"}}}]}
+JSON
+role=$("$venv/bin/aws" iam create-role --role-name k8s_default_aws-cli \
+  --assume-role-policy-document "file://$tmp/trust.json" --query Role.Arn --output text)
+
+echo "== ceiling: token verification without HTTP (all $(nproc) cores)"
+ceiling=$("$bin/irsa-sts-loadgen" verify --seconds 5)
+echo "$ceiling"
+
+echo "== irsa sts serve: AssumeRoleWithWebIdentity, $CONNS connections, ${DURATION}s"
+irsa=$("$bin/irsa-sts-loadgen" load --url "http://127.0.0.1:$STS_PORT" --role-arn "$role" \
+  --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
+echo "$irsa"
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
+echo "irsa sts serve RSS after the run: ${rss} KiB"
+
+moto=null
+if [ "$MOTO" = 1 ]; then
+  mvenv=target/bench-moto-venv
+  if [ ! -x "$mvenv/bin/moto_server" ]; then
+    python3 -m venv "$mvenv"
+    "$mvenv/bin/pip" install --quiet 'moto[server]'
+  fi
+  "$mvenv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" > "$tmp/moto.log" 2>&1 & mpid=$!; pids+=($mpid)
+  until curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/"; do
+    kill -0 "$mpid" || { cat "$tmp/moto.log"; exit 1; }
+    sleep 0.2
+  done
+  echo "== moto_server $("$mvenv/bin/pip" show moto | awk '/^Version/ {print $2}'): same load"
+  moto=$("$bin/irsa-sts-loadgen" load --url "http://127.0.0.1:$MOTO_PORT" --role-arn "$role" \
+    --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
+  echo "$moto"
+fi
+
+python3 - "$ceiling" "$irsa" "$moto" <<'PY'
+import json, sys
+ceiling, irsa, moto = (json.loads(a) for a in sys.argv[1:])
+c = ceiling["rs256_jwt_verify_per_s"]
+print(f"== summary: irsa {irsa['calls_per_s']:.0f} calls/s (p50 {irsa['p50_us']} us, p99 {irsa['p99_us']} us, errors {irsa['errors']})")
+print(f"   RS256 verification ceiling {c:.0f}/s -> ratio {irsa['calls_per_s'] / c:.2f} (goal >= 0.5)")
+if moto:
+    print(f"   moto {moto['calls_per_s']:.0f} calls/s (errors {moto['errors']}) -> irsa/moto {irsa['calls_per_s'] / max(moto['calls_per_s'], 1):.0f}x (goal >= 100x)")
+PY
