@@ -3,7 +3,7 @@
 # the token-verification ceiling measured on the same machine in the same run, and
 # against moto's server (moto[server] from PyPI) under the same load.
 #
-#   bench/sts/run.sh            (env: CONNS=32 DURATION=10 WARMUP=2 MOTO=1)
+#   bench/sts/run.sh            (env: CONNS=32 DURATION=10 WARMUP=2 MOTO=1 SKIP_BUILD=0 LOADGEN=)
 #
 # 1. a loopback OIDC issuer (RSA-2048 key) and a 24 h service-account token;
 # 2. `irsa sts serve --state :memory: --allow-http-issuers`; provider and role created
@@ -28,9 +28,13 @@ MOTO_PORT=${MOTO_PORT:-18192}
 ADMIN_ID=AKIABENCHADMIN000001
 ADMIN_SECRET=bench-admin-secret-0123456789abcdefghijk
 
-cargo build --release --quiet -p irsa --bin irsa
-CARGO_TARGET_DIR="$PWD/target" cargo build --release --quiet --manifest-path bench/sts/loadgen/Cargo.toml
+# SKIP_BUILD=1 reuses target/release/irsa; LOADGEN=path picks a prebuilt load generator.
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release --quiet -p irsa --bin irsa
+  CARGO_TARGET_DIR="$PWD/target" cargo build --release --quiet --manifest-path bench/sts/loadgen/Cargo.toml
+fi
 bin=target/release
+loadgen=${LOADGEN:-$bin/irsa-sts-loadgen}
 venv=target/test-venv
 [ -x "$venv/bin/aws" ] || { echo "run scripts/test.sh once to create $venv (AWS CLI)"; exit 1; }
 
@@ -39,7 +43,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-"$bin/irsa-sts-loadgen" issuer --listen "127.0.0.1:$ISSUER_PORT" --out "$tmp" & pids+=($!)
+"$loadgen" issuer --listen "127.0.0.1:$ISSUER_PORT" --out "$tmp" & pids+=($!)
 "$bin/irsa" sts serve --listen "127.0.0.1:$STS_PORT" --state :memory: --allow-http-issuers \
   --admin-access-key-id "$ADMIN_ID" --admin-secret-access-key "$ADMIN_SECRET" \
   > "$tmp/sts.out" 2> "$tmp/sts.log" & spid=$!; pids+=($spid)
@@ -61,11 +65,11 @@ role=$("$venv/bin/aws" iam create-role --role-name k8s_default_aws-cli \
   --assume-role-policy-document "file://$tmp/trust.json" --query Role.Arn --output text)
 
 echo "== ceiling: token verification without HTTP (all $(nproc) cores)"
-ceiling=$("$bin/irsa-sts-loadgen" verify --seconds 5)
+ceiling=$("$loadgen" verify --seconds 5)
 echo "$ceiling"
 
 echo "== irsa sts serve: AssumeRoleWithWebIdentity, $CONNS connections, ${DURATION}s"
-irsa=$("$bin/irsa-sts-loadgen" load --url "http://127.0.0.1:$STS_PORT" --role-arn "$role" \
+irsa=$("$loadgen" load --url "http://127.0.0.1:$STS_PORT" --role-arn "$role" \
   --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
 echo "$irsa"
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
@@ -84,7 +88,7 @@ if [ "$MOTO" = 1 ]; then
     sleep 0.2
   done
   echo "== moto_server $("$mvenv/bin/pip" show moto | awk '/^Version/ {print $2}'): same load"
-  moto=$("$bin/irsa-sts-loadgen" load --url "http://127.0.0.1:$MOTO_PORT" --role-arn "$role" \
+  moto=$("$loadgen" load --url "http://127.0.0.1:$MOTO_PORT" --role-arn "$role" \
     --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
   echo "$moto"
 fi

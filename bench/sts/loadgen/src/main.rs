@@ -134,10 +134,15 @@ async fn load(args: &[String]) {
         let (body, measuring, stop, errors, first_error) =
             (body.clone(), measuring.clone(), stop.clone(), errors.clone(), first_error.clone());
         tasks.push(tokio::spawn(async move {
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            tcp.set_nodelay(true).unwrap();
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
-            tokio::spawn(conn);
+            // Servers that close connections (moto's werkzeug) are reconnected transparently.
+            let connect = || async {
+                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                tcp.set_nodelay(true).unwrap();
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
+                tokio::spawn(conn);
+                sender
+            };
+            let mut sender = connect().await;
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
             while !stop.load(Ordering::Relaxed) {
                 let req = Request::post("/")
@@ -146,7 +151,16 @@ async fn load(args: &[String]) {
                     .body(Full::new(body.clone()))
                     .unwrap();
                 let t = Instant::now();
-                let resp = sender.send_request(req).await.unwrap();
+                if sender.ready().await.is_err() {
+                    sender = connect().await;
+                }
+                let resp = match sender.send_request(req).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        sender = connect().await;
+                        continue;
+                    }
+                };
                 let status = resp.status();
                 let bytes = resp.into_body().collect().await.unwrap().to_bytes();
                 let us = t.elapsed().as_micros() as u32;
