@@ -402,11 +402,6 @@ mod tests {
 
     #[test]
     fn go_booleans_and_durations() {
-        let parse = |args: &[&str]| {
-            let mut all = vec!["--watch-container-credentials-config=/assoc.json"];
-            all.extend_from_slice(args);
-            parse(&all)
-        };
         assert!(parse(&["--watch-config-map"]).unwrap().watch_config_map);
         assert!(parse(&["--watch-config-map=1"]).unwrap().watch_config_map);
         assert!(!parse(&["--in-cluster=F"]).unwrap().in_cluster);
