@@ -44,7 +44,26 @@ enum Command {
     Demo(commands::demo::Args),
 }
 
+/// Ends the process quietly when stdout is a closed pipe (`irsa ... | head`), as a Unix tool
+/// killed by SIGPIPE would, instead of printing a panic; every other panic is reported as usual.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_broken_pipe();
     // One crypto provider for every TLS stack in the process (see deps.md).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
