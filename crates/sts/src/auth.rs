@@ -152,46 +152,7 @@ pub fn authorize_iam(
         context.set("aws:SourceIp", ip.to_string());
     }
     let req = Request::new(principal, action, resource).with_context(context);
-    let store = &state.store;
-    let internal = |e: crate::store::StoreError| {
-        tracing::error!(error = %e, "state database failed during authorization");
-        AwsError::internal()
-    };
-    let Some(role) = store.get_role_by_arn(&claims.role_arn).map_err(internal)? else {
-        // The role was deleted after the session started: nothing grants anything.
-        return Err(AwsError::access_denied(irsa_policy::denial_message(
-            &req,
-            PolicyKind::Identity,
-            false,
-        )));
-    };
-    let mut set = PolicySet::default();
-    for (name, doc) in store.role_policies(&role).map_err(internal)? {
-        push_policy(&mut set.identity, name, &doc, PolicyKind::Identity);
-    }
-    if let Some(arn) = &role.permissions_boundary
-        && let Some(doc) = store.get_managed_policy_document(arn).map_err(internal)?
-    {
-        push_policy(
-            &mut set.permissions_boundaries,
-            arn.clone(),
-            &doc,
-            PolicyKind::PermissionsBoundary,
-        );
-    }
-    if let Some(doc) = &claims.session_policy {
-        push_policy(
-            &mut set.session,
-            "session policy".to_owned(),
-            doc,
-            PolicyKind::Session,
-        );
-    }
-    for arn in &claims.policy_arns {
-        if let Some(doc) = store.get_managed_policy_document(arn).map_err(internal)? {
-            push_policy(&mut set.session, arn.clone(), &doc, PolicyKind::Session);
-        }
-    }
+    let set = session_policies(state, claims)?;
     let evaluation = evaluate(&set, &req);
     if evaluation.is_allowed() {
         return Ok(());
@@ -201,7 +162,7 @@ pub fn authorize_iam(
     )))
 }
 
-fn push_policy(into: &mut Vec<NamedPolicy>, name: String, doc: &str, kind: PolicyKind) {
+pub(crate) fn push_policy(into: &mut Vec<NamedPolicy>, name: String, doc: &str, kind: PolicyKind) {
     match Policy::parse_as(doc, kind) {
         Ok(p) => into.push(NamedPolicy::new(name, p)),
         // Stored documents were validated on write; one that no longer parses grants nothing.
@@ -237,4 +198,72 @@ fn iam_resource(state: &AppState, request: &QueryRequest) -> String {
         );
     }
     "*".to_owned()
+}
+
+/// A session policy that grants nothing beyond what every caller has.
+const NOTHING_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#;
+
+/// The policies that bound what a role session may do: its role's identity policies,
+/// the role's permissions boundary and the session's own session policies.
+pub(crate) fn session_policies(
+    state: &AppState,
+    claims: &SessionClaims,
+) -> Result<PolicySet, AwsError> {
+    let store = &state.store;
+    let mut set = PolicySet::default();
+    let Some(role) = store
+        .get_role_by_arn(&claims.role_arn)
+        .map_err(store_failed)?
+    else {
+        // The role was deleted after the session began: nothing is granted.
+        return Ok(set);
+    };
+    for (name, doc) in store.role_policies(&role).map_err(store_failed)? {
+        push_policy(&mut set.identity, name, &doc, PolicyKind::Identity);
+    }
+    if let Some(arn) = &role.permissions_boundary
+        && let Some(doc) = store
+            .get_managed_policy_document(arn)
+            .map_err(store_failed)?
+    {
+        push_policy(
+            &mut set.permissions_boundaries,
+            arn.clone(),
+            &doc,
+            PolicyKind::PermissionsBoundary,
+        );
+    }
+    if let Some(doc) = &claims.session_policy {
+        push_policy(
+            &mut set.session,
+            "session policy".to_owned(),
+            doc,
+            PolicyKind::Session,
+        );
+    }
+    for arn in &claims.policy_arns {
+        if let Some(doc) = store
+            .get_managed_policy_document(arn)
+            .map_err(store_failed)?
+        {
+            push_policy(&mut set.session, arn.clone(), &doc, PolicyKind::Session);
+        }
+    }
+    if set.session.is_empty() && (claims.session_policy.is_some() || !claims.policy_arns.is_empty())
+    {
+        // The session was limited by policies that no longer exist: it keeps no permissions
+        // (an empty session set would mean "not limited").
+        push_policy(
+            &mut set.session,
+            "session policy".to_owned(),
+            NOTHING_POLICY,
+            PolicyKind::Session,
+        );
+    }
+    Ok(set)
+}
+
+fn store_failed(e: crate::store::StoreError) -> AwsError {
+    tracing::error!(error = %e, "state database failed");
+    AwsError::internal()
 }

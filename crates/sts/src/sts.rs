@@ -11,7 +11,7 @@ pub mod web_identity;
 
 use std::time::SystemTime;
 
-use irsa_policy::{Context, NamedPolicy, Policy, PolicyKind};
+use irsa_policy::Context;
 
 use crate::auth::{Caller, CallerContext};
 use crate::oidc::{FetcherConfig, OidcFetcher};
@@ -114,14 +114,4 @@ fn global_context(ctx: &CallerContext) -> Context {
 fn internal(e: crate::store::StoreError) -> AwsError {
     tracing::error!(error = %e, "state database failed");
     AwsError::internal()
-}
-
-fn push_policy(into: &mut Vec<NamedPolicy>, name: String, doc: &str, kind: PolicyKind) {
-    match Policy::parse_as(doc, kind) {
-        Ok(p) => into.push(NamedPolicy::new(name, p)),
-        // Stored documents were validated on write; one that no longer parses grants nothing.
-        Err(e) => {
-            tracing::warn!(policy = %name, error = %e.message(), "ignoring a stored policy that does not parse")
-        }
-    }
 }

@@ -405,3 +405,60 @@ async fn oversized_and_unknown_requests_get_aws_errors() {
     assert_eq!(health.status().as_u16(), 200);
     t.stop().await;
 }
+
+/// A session limited by a managed session policy keeps no permissions once that policy is
+/// deleted: an empty session-policy set would otherwise read as "not limited".
+#[tokio::test]
+async fn a_session_whose_session_policy_was_deleted_keeps_no_permissions() {
+    let t = TestServer::start().await;
+    let iam = t.iam();
+    let role = iam
+        .create_role()
+        .role_name("limited")
+        .assume_role_policy_document(trust_policy("oidc.example.com", "default:limited"))
+        .send()
+        .await
+        .unwrap();
+    let role = role.role().unwrap();
+    let allow_get = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetRole","Resource":"*"}]}"#;
+    iam.put_role_policy()
+        .role_name("limited")
+        .policy_name("get")
+        .policy_document(allow_get)
+        .send()
+        .await
+        .unwrap();
+    let limit = iam
+        .create_policy()
+        .policy_name("session-limit")
+        .policy_document(allow_get)
+        .send()
+        .await
+        .unwrap();
+    let limit_arn = limit.policy().unwrap().arn().unwrap().to_owned();
+
+    let mut session = NewSession::new(role.arn(), role.role_id(), "s1", 900);
+    session.policy_arns = vec![limit_arn.clone()];
+    let creds = credentials::issue(&t.state.session_key, session, SystemTime::now()).unwrap();
+    let client = iam_client(
+        &t.url(),
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        Some(creds.session_token.clone()),
+    );
+    // Role policy and session policy both allow GetRole.
+    client.get_role().role_name("limited").send().await.unwrap();
+
+    iam.delete_policy()
+        .policy_arn(&limit_arn)
+        .send()
+        .await
+        .unwrap();
+    let err = client
+        .get_role()
+        .role_name("limited")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(aws_error(err).0, "AccessDenied");
+}

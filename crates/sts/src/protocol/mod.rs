@@ -232,25 +232,7 @@ pub fn field_name(param: &str) -> String {
 
 /// A fresh request id (a random UUID v4, as AWS uses).
 pub fn new_request_id() -> String {
-    let mut b = [0u8; 16];
-    if aws_lc_rs::rand::fill(&mut b).is_err() {
-        // The system RNG failing is not recoverable in any useful way; fall back to time.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        b[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    irsa_jose::random_uuid()
 }
 
 #[cfg(test)]

@@ -13,19 +13,16 @@ use irsa_policy::{
     Context, Mode, NamedPolicy, Policy, PolicyKind, PolicySet, Principal, Request, evaluate,
 };
 
+use super::internal;
 use super::params;
-use super::{internal, push_policy};
 use crate::auth::{Caller, CallerContext};
-use crate::credentials::{self, NewSession, SessionClaims};
+use crate::credentials::{self, NewSession};
 use crate::protocol::{AwsError, QueryRequest, Violations, XmlWriter};
 use crate::server::AppState;
 
 /// The admin's identity policy: everything.
 const ADMIN_POLICY: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-
-/// A session policy that grants nothing beyond what every caller has.
-const NOTHING_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#;
 
 fn is_external_id_char(c: char) -> bool {
     crate::protocol::is_name_char(c) || c == ':' || c == '/'
@@ -68,7 +65,10 @@ pub fn assume_role(
                 set,
             )
         }
-        Caller::Session(claims) => (claims.assumed_role_arn(), session_policies(state, claims)?),
+        Caller::Session(claims) => (
+            claims.assumed_role_arn(),
+            crate::auth::session_policies(state, claims)?,
+        ),
     };
     let chained = matches!(ctx.caller, Caller::Session(_));
     let principal = Principal::Aws(caller_arn.clone());
@@ -179,53 +179,4 @@ pub fn assume_role(
         w.elem("PackedPolicySize", &params.packed_policy_size().to_string());
     }
     Ok(w.finish())
-}
-
-/// The policies that bound what a role session may do: its role's identity policies,
-/// the role's permissions boundary and the session's own session policies.
-fn session_policies(state: &AppState, claims: &SessionClaims) -> Result<PolicySet, AwsError> {
-    let store = &state.store;
-    let mut set = PolicySet::default();
-    let Some(role) = store.get_role_by_arn(&claims.role_arn).map_err(internal)? else {
-        // The role was deleted after the session began: nothing is granted.
-        return Ok(set);
-    };
-    for (name, doc) in store.role_policies(&role).map_err(internal)? {
-        push_policy(&mut set.identity, name, &doc, PolicyKind::Identity);
-    }
-    if let Some(arn) = &role.permissions_boundary
-        && let Some(doc) = store.get_managed_policy_document(arn).map_err(internal)?
-    {
-        push_policy(
-            &mut set.permissions_boundaries,
-            arn.clone(),
-            &doc,
-            PolicyKind::PermissionsBoundary,
-        );
-    }
-    if let Some(doc) = &claims.session_policy {
-        push_policy(
-            &mut set.session,
-            "session policy".to_owned(),
-            doc,
-            PolicyKind::Session,
-        );
-    }
-    for arn in &claims.policy_arns {
-        if let Some(doc) = store.get_managed_policy_document(arn).map_err(internal)? {
-            push_policy(&mut set.session, arn.clone(), &doc, PolicyKind::Session);
-        }
-    }
-    if set.session.is_empty() && (claims.session_policy.is_some() || !claims.policy_arns.is_empty())
-    {
-        // The session was limited by policies that no longer exist: it keeps no permissions
-        // (an empty session set would mean "not limited").
-        push_policy(
-            &mut set.session,
-            "session policy".to_owned(),
-            NOTHING_POLICY,
-            PolicyKind::Session,
-        );
-    }
-    Ok(set)
 }
