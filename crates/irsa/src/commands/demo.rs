@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow};
 use aws_sdk_iam::error::ProvideErrorMetadata;
@@ -467,35 +467,10 @@ fn explain(policy: &str, principal: &str, resource: &str) -> Option<String> {
 }
 
 async fn check_discovery(issuer: &str, kid: &str) -> Result<String, String> {
-    let client = reqwest::Client::new();
-    let discovery: Value = client
-        .get(format!("{issuer}/.well-known/openid-configuration"))
-        .send()
+    let (jwks, jwks_uri) = super::token::fetch::discover(issuer, Duration::from_secs(5))
         .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("discovery not reachable: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("discovery is not JSON: {e}"))?;
-    if discovery["issuer"] != issuer {
-        return Err(format!("discovery says issuer {}", discovery["issuer"]));
-    }
-    let jwks_uri = discovery["jwks_uri"]
-        .as_str()
-        .ok_or("discovery has no jwks_uri")?;
-    let jwks: Value = client
-        .get(jwks_uri)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("JWKS not reachable: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("JWKS is not JSON: {e}"))?;
-    let found = jwks["keys"]
-        .as_array()
-        .is_some_and(|keys| keys.iter().any(|k| k["kid"] == kid));
-    if found {
+        .map_err(|e| format!("{e:#}"))?;
+    if jwks.find(kid).is_some() {
         Ok(format!(
             "discovery and JWKS served; the JWKS at {jwks_uri} holds kid {kid}"
         ))

@@ -1,6 +1,6 @@
 //! `irsa token`: mint, decode and verify service-account tokens.
 
-mod fetch;
+pub(crate) mod fetch;
 mod human;
 
 use std::io::{IsTerminal as _, Read as _};

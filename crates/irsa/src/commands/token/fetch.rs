@@ -16,37 +16,40 @@ pub(super) fn discover_jwks(issuer: &str, timeout: Duration) -> anyhow::Result<(
         .enable_all()
         .build()
         .context("cannot start the HTTP runtime")?;
-    runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("irsa/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot build the HTTP client")?;
-        let discovery_url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let doc = get_json(&client, &discovery_url, "discovery document").await?;
-        let found = doc.get("issuer").and_then(Value::as_str).ok_or_else(|| {
-            anyhow!("the discovery document at {discovery_url} has no \"issuer\" string")
-        })?;
-        if found != issuer {
-            bail!(
-                "issuer mismatch: the discovery document at {discovery_url} says issuer \
+    runtime.block_on(discover(issuer, timeout))
+}
+
+/// [`discover_jwks`] for callers already on a Tokio runtime (`irsa demo`).
+pub(crate) async fn discover(issuer: &str, timeout: Duration) -> anyhow::Result<(JwkSet, String)> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("irsa/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let discovery_url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let doc = get_json(&client, &discovery_url, "discovery document").await?;
+    let found = doc.get("issuer").and_then(Value::as_str).ok_or_else(|| {
+        anyhow!("the discovery document at {discovery_url} has no \"issuer\" string")
+    })?;
+    if found != issuer {
+        bail!(
+            "issuer mismatch: the discovery document at {discovery_url} says issuer \
                  {found:?}, but {issuer:?} was given; they must be byte-identical (AWS \
                  rejects tokens otherwise) — fix --service-account-issuer or the document"
-            );
-        }
-        let jwks_uri = doc.get("jwks_uri").and_then(Value::as_str).ok_or_else(|| {
-            anyhow!("the discovery document at {discovery_url} has no \"jwks_uri\" string")
-        })?;
-        let jwks = get_json(&client, jwks_uri, "JWKS").await?;
-        let set: JwkSet = serde_json::from_value(jwks)
-            .with_context(|| format!("{jwks_uri} is not a JWK Set ({{\"keys\":[...]}})"))?;
-        Ok((set, jwks_uri.to_owned()))
-    })
+        );
+    }
+    let jwks_uri = doc.get("jwks_uri").and_then(Value::as_str).ok_or_else(|| {
+        anyhow!("the discovery document at {discovery_url} has no \"jwks_uri\" string")
+    })?;
+    let jwks = get_json(&client, jwks_uri, "JWKS").await?;
+    let set: JwkSet = serde_json::from_value(jwks)
+        .with_context(|| format!("{jwks_uri} is not a JWK Set ({{\"keys\":[...]}})"))?;
+    Ok((set, jwks_uri.to_owned()))
 }
 
 async fn get_json(client: &reqwest::Client, url: &str, what: &str) -> anyhow::Result<Value> {
