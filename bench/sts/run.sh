@@ -3,7 +3,9 @@
 # the token-verification ceiling measured on the same machine in the same run, and
 # against moto's server (moto[server] from PyPI) under the same load.
 #
-#   bench/sts/run.sh            (env: CONNS=32 DURATION=10 WARMUP=2 MOTO=1 SKIP_BUILD=0 LOADGEN=)
+#   bench/sts/run.sh            (env: CONNS=32 DURATION=10 WARMUP=2 MOTO=1 SKIP_BUILD=0 LOADGEN= PERF=)
+#
+# PERF=FILE records a `perf record -g` profile of the server during the load into FILE.
 #
 # 1. a loopback OIDC issuer (RSA-2048 key) and a 24 h service-account token;
 # 2. `irsa sts serve --state :memory: --allow-http-issuers`; provider and role created
@@ -68,10 +70,24 @@ echo "== ceiling: token verification without HTTP (all $(nproc) cores)"
 ceiling=$("$loadgen" verify --seconds 5)
 echo "$ceiling"
 
+# CPU time (user + system) the server process has used so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 echo "== irsa sts serve: AssumeRoleWithWebIdentity, $CONNS connections, ${DURATION}s"
+cpu0=$(cpu_ticks "$spid")
+if [ -n "${PERF:-}" ]; then
+  perf record -F ${PERF_FREQ:-999} ${PERF_CG:--g} -p "$spid" -o "$PERF" -- sleep "$((WARMUP + DURATION))" 2>/dev/null & perfpid=$!
+fi
 irsa=$("$loadgen" load --url "http://127.0.0.1:$STS_PORT" --role-arn "$role" \
   --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
+[ -n "${PERF:-}" ] && wait "$perfpid"
+cpu1=$(cpu_ticks "$spid")
 echo "$irsa"
+# Server CPU per call over warm-up + measurement + drain (all calls the server answered).
+calls=$(curl -s "http://127.0.0.1:$STS_PORT/metrics" | awk '/^irsa_sts_request_duration_seconds_count\{service="sts"\}/ {print $2}')
+tck=$(getconf CLK_TCK)
+cpu_us=$(python3 -c "print(round(($cpu1 - $cpu0) * 1e6 / $tck / max($calls, 1), 1))")
+echo "irsa sts serve CPU per call: ${cpu_us} us (user+system, $calls calls)"
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
 echo "irsa sts serve RSS after the run: ${rss} KiB"
 

@@ -204,35 +204,21 @@ fn iam_resource(state: &AppState, request: &QueryRequest) -> String {
 const NOTHING_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}"#;
 
 /// The policies that bound what a role session may do: its role's identity policies,
-/// the role's permissions boundary and the session's own session policies.
+/// the role's permissions boundary and the session's own session policies. Stored
+/// documents come parsed from [`crate::cache::StateCache`].
 pub(crate) fn session_policies(
     state: &AppState,
     claims: &SessionClaims,
 ) -> Result<PolicySet, AwsError> {
-    let store = &state.store;
+    let cache = &state.cache;
     let mut set = PolicySet::default();
-    let Some(role) = store
-        .get_role_by_arn(&claims.role_arn)
-        .map_err(store_failed)?
-    else {
+    let Some(role) = cache.role_by_arn(&claims.role_arn).map_err(store_failed)? else {
         // The role was deleted after the session began: nothing is granted.
         return Ok(set);
     };
-    for (name, doc) in store.role_policies(&role).map_err(store_failed)? {
-        push_policy(&mut set.identity, name, &doc, PolicyKind::Identity);
-    }
-    if let Some(arn) = &role.permissions_boundary
-        && let Some(doc) = store
-            .get_managed_policy_document(arn)
-            .map_err(store_failed)?
-    {
-        push_policy(
-            &mut set.permissions_boundaries,
-            arn.clone(),
-            &doc,
-            PolicyKind::PermissionsBoundary,
-        );
-    }
+    let grants = cache.role_grants(&role.role).map_err(store_failed)?;
+    set.identity = grants.identity.clone();
+    set.permissions_boundaries = grants.boundary.iter().cloned().collect();
     if let Some(doc) = &claims.session_policy {
         push_policy(
             &mut set.session,
@@ -242,11 +228,11 @@ pub(crate) fn session_policies(
         );
     }
     for arn in &claims.policy_arns {
-        if let Some(doc) = store
-            .get_managed_policy_document(arn)
+        if let Some(p) = cache
+            .managed_policy(arn, PolicyKind::Session)
             .map_err(store_failed)?
         {
-            push_policy(&mut set.session, arn.clone(), &doc, PolicyKind::Session);
+            set.session.push(NamedPolicy::new(arn.clone(), p));
         }
     }
     if set.session.is_empty() && (claims.session_policy.is_some() || !claims.policy_arns.is_empty())

@@ -9,6 +9,7 @@
 //! Start a server in-process with [`server::AppState::new`] and [`server::start`].
 
 pub mod auth;
+pub mod cache;
 pub mod credentials;
 pub mod iam;
 pub mod metrics;

@@ -113,6 +113,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// The state database.
     pub store: Arc<Store>,
+    /// In-memory views of the state the STS actions read on every call.
+    pub cache: Arc<crate::cache::StateCache>,
     /// Seals and opens session tokens.
     pub session_key: SessionKey,
     /// The admin key pair in effect.
@@ -155,8 +157,10 @@ impl AppState {
             }
         };
         let sts = crate::sts::StsState::new(&config);
+        let cache = Arc::new(crate::cache::StateCache::new(store.clone()));
         Ok(AppState {
             config,
+            cache,
             store,
             session_key,
             admin,
@@ -345,6 +349,17 @@ async fn query_api(
     response
 }
 
+/// Runs a handler that uses SQLite on tokio's blocking pool.
+pub(crate) async fn run_blocking(
+    f: impl FnOnce() -> Result<String, AwsError> + Send + 'static,
+) -> Result<String, AwsError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(AwsError::internal()),
+    }
+}
+
 /// Decides the target service of a request from `Version` (or, without one, the action name).
 pub fn route(request: &QueryRequest) -> Result<Service, AwsError> {
     match request.version.as_str() {
@@ -357,7 +372,7 @@ pub fn route(request: &QueryRequest) -> Result<Service, AwsError> {
 }
 
 async fn handle_request(
-    state: &AppState,
+    state: &Arc<AppState>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -425,10 +440,15 @@ async fn handle_request(
     };
     let result = match service {
         Service::Sts => crate::sts::handle(state, &request, &ctx).await,
-        Service::Iam => match auth::authorize_iam(state, &ctx, &request) {
-            Ok(()) => crate::iam::handle(state, &request, &ctx),
-            Err(e) => Err(e),
-        },
+        Service::Iam => {
+            // IAM reads and writes SQLite (a write waits for fsync): off the async workers.
+            let state = state.clone();
+            run_blocking(move || {
+                auth::authorize_iam(&state, &ctx, &request)?;
+                crate::iam::handle(&state, &request, &ctx)
+            })
+            .await
+        }
     };
     (service, action, result)
 }

@@ -9,6 +9,7 @@ mod assume_role;
 pub mod params;
 pub mod web_identity;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use irsa_policy::Context;
@@ -47,7 +48,7 @@ impl StsState {
 
 /// Answers one STS request; returns the inner XML of `<{Action}Result>`.
 pub async fn handle(
-    state: &AppState,
+    state: &Arc<AppState>,
     request: &QueryRequest,
     ctx: &CallerContext,
 ) -> Result<String, AwsError> {
@@ -56,7 +57,11 @@ pub async fn handle(
     }
     match request.action.as_str() {
         "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(state, request, ctx).await,
-        "AssumeRole" => assume_role(state, request, ctx),
+        "AssumeRole" => {
+            // Cache misses read SQLite: keep them off the async workers.
+            let (state, request, ctx) = (state.clone(), request.clone(), ctx.clone());
+            crate::server::run_blocking(move || assume_role(&state, &request, &ctx)).await
+        }
         "GetCallerIdentity" => get_caller_identity(state, ctx),
         _ => Err(AwsError::invalid_action(&request.action, STS_VERSION)),
     }

@@ -5,8 +5,13 @@
 //! - The schema is versioned with `PRAGMA user_version` and upgraded by [`MIGRATIONS`].
 //! - `:memory:` opens a throwaway database.
 //!
-//! All functions are synchronous and serialised by one connection lock; SQLite on local
-//! disk answers in microseconds, so the server calls them directly.
+//! All functions are synchronous and serialised by one connection lock; the server calls
+//! them from blocking threads (`spawn_blocking`), never from its async workers.
+//!
+//! [`Store::generation`] changes whenever the state may have changed: at once after every
+//! write through this `Store`, and, for a file shared with other processes (replicas),
+//! when SQLite's `PRAGMA data_version` shows another connection's commit (checked at most
+//! every [`EXTERNAL_CHECK_INTERVAL`]). In-memory views ([`crate::cache`]) are keyed by it.
 
 mod aws_managed;
 mod oidc;
@@ -15,7 +20,9 @@ mod roles;
 mod secrets;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 use time::OffsetDateTime;
@@ -53,6 +60,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A read on the blocking thread pool was cancelled (the server is shutting down).
+    #[error("a state database read was cancelled because the server is shutting down")]
+    Cancelled,
     /// A stored value could not be decoded.
     #[error("state database holds an invalid value in {0}; the file may have been edited by hand")]
     Corrupt(&'static str),
@@ -119,10 +129,26 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// How often [`Store::generation`] asks SQLite whether another process committed to a
+/// shared state file (the staleness bound of in-memory views across replicas).
+pub const EXTERNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The state database.
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Bumped after every write (and on another process's commit, see [`Store::generation`]).
+    generation: AtomicU64,
+    /// For a file: `PRAGMA data_version` as last seen, and when it was last checked.
+    external: Option<ExternalWrites>,
+}
+
+#[derive(Debug)]
+struct ExternalWrites {
+    started: Instant,
+    /// Milliseconds since `started` of the last check.
+    checked_ms: AtomicU64,
+    data_version: AtomicI64,
 }
 
 impl Store {
@@ -151,8 +177,19 @@ impl Store {
             }
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        let external = if path == ":memory:" {
+            None
+        } else {
+            Some(ExternalWrites {
+                started: Instant::now(),
+                checked_ms: AtomicU64::new(0),
+                data_version: AtomicI64::new(data_version(&conn)?),
+            })
+        };
         let mut store = Store {
             conn: Mutex::new(conn),
+            generation: AtomicU64::new(0),
+            external,
         };
         store.migrate()?;
         Ok(store)
@@ -189,6 +226,52 @@ impl Store {
         Ok(())
     }
 
+    /// A number that changes whenever the state may have changed. Writes through this
+    /// `Store` change it before they return; commits by other processes sharing the file
+    /// are noticed at most [`EXTERNAL_CHECK_INTERVAL`] later (the check is skipped while
+    /// this process holds the connection, and never blocks).
+    pub fn generation(&self) -> u64 {
+        if let Some(ext) = &self.external {
+            let now_ms = ext.started.elapsed().as_millis() as u64;
+            let last = ext.checked_ms.load(Ordering::Relaxed);
+            if now_ms.saturating_sub(last) >= EXTERNAL_CHECK_INTERVAL.as_millis() as u64
+                && ext
+                    .checked_ms
+                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.check_external(ext);
+            }
+        }
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Bumps the generation when another connection committed since the last check.
+    fn check_external(&self, ext: &ExternalWrites) {
+        let conn = match self.conn.try_lock() {
+            Ok(c) => c,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            // Busy: our own write is in progress and bumps the generation itself; the
+            // next check comes soon.
+            Err(TryLockError::WouldBlock) => {
+                ext.checked_ms.store(0, Ordering::Relaxed);
+                return;
+            }
+        };
+        match data_version(&conn) {
+            Ok(v) => {
+                if ext.data_version.swap(v, Ordering::Relaxed) != v {
+                    self.generation.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            Err(e) => {
+                // Cannot tell: assume a change, so nothing stale is served.
+                tracing::warn!(error = %e, "cannot read PRAGMA data_version");
+                self.generation.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
@@ -201,10 +284,22 @@ impl Store {
     ) -> Result<T, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        let out = f(&tx);
+        let out = match out {
+            Ok(v) => tx.commit().map(|()| v).map_err(StoreError::from),
+            Err(e) => Err(e),
+        };
+        // Before the caller can acknowledge the write: in-memory views must not serve
+        // what it replaced.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        out
     }
+}
+
+fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Creates a missing state file readable by its owner only: it holds the admin secret and

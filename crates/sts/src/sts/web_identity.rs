@@ -14,9 +14,9 @@
 //! 11. credentials.
 
 use irsa_jose::{Algorithm, JwtError, Validation};
-use irsa_policy::{
-    Context, NamedPolicy, Policy, PolicyKind, PolicySet, Principal, Request, evaluate,
-};
+use std::sync::Arc;
+
+use irsa_policy::{Context, Principal, Request, evaluate};
 use serde_json::Value;
 
 use super::params::{self, SessionParams};
@@ -99,7 +99,7 @@ pub async fn assume_role_with_web_identity(
             invalid_token("Missing a required claim: iss"),
         ));
     };
-    let provider = find_provider(state, &params, iss)?.ok_or_else(|| {
+    let provider = find_provider(state, &params, iss).await?.ok_or_else(|| {
         refuse(
             ctx,
             "no provider registered for the issuer",
@@ -193,25 +193,27 @@ pub async fn assume_role_with_web_identity(
         .get(SOURCE_IDENTITY_CLAIM)
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let role = state
-        .store
-        .get_role_by_arn(&params.role_arn)
+    let cached = state
+        .cache
+        .role_by_arn_async(&params.role_arn)
+        .await
         .map_err(internal)?;
-    let Some(role) = role.filter(|_| params.role_account == state.config.account_id) else {
+    let Some(cached) = cached.filter(|_| params.role_account == state.config.account_id) else {
         return Err(refuse(
             ctx,
             "no such role",
             AwsError::access_denied(NOT_AUTHORIZED),
         ));
     };
-    let trust = Policy::parse_as(&role.assume_role_policy_document, PolicyKind::Trust).map_err(|e| {
-        tracing::warn!(role = %role.arn, error = %e.message(), "stored trust policy does not parse");
-        AwsError::access_denied(NOT_AUTHORIZED)
-    })?;
-    let set = PolicySet::trust(NamedPolicy::new(
-        format!("{} trust policy", role.name),
-        trust,
-    ));
+    let role = &cached.role;
+    // A stored trust policy that no longer parses allows nothing (logged when loaded).
+    let Some(set) = cached.trust.as_deref() else {
+        return Err(refuse(
+            ctx,
+            "stored trust policy does not parse",
+            AwsError::access_denied(NOT_AUTHORIZED),
+        ));
+    };
     let context = trust_context(
         ctx,
         &provider,
@@ -229,7 +231,7 @@ pub async fn assume_role_with_web_identity(
     for action in actions {
         let req =
             Request::new(principal.clone(), action, role.arn.clone()).with_context(context.clone());
-        let evaluation = evaluate(&set, &req);
+        let evaluation = evaluate(set, &req);
         if !evaluation.is_allowed() {
             return Err(refuse(
                 ctx,
@@ -268,7 +270,10 @@ pub async fn assume_role_with_web_identity(
         tracing::error!(error = %e, "could not seal a session token");
         AwsError::internal()
     })?;
-    tracing::info!(
+    // A line per success costs a formatted line and a write(2) per call (about 6% of a
+    // call's CPU, docs/sts.md "Performance"): successes are debug
+    // (`RUST_LOG=irsa_sts=debug`), refusals stay info.
+    tracing::debug!(
         request_id = %ctx.request_id,
         role = %role.arn,
         session = %params.session_name,
@@ -291,11 +296,11 @@ pub async fn assume_role_with_web_identity(
 }
 
 /// The provider whose URL is `iss` without its scheme, in the role's account.
-fn find_provider(
+async fn find_provider(
     state: &AppState,
     params: &SessionParams,
     iss: &str,
-) -> Result<Option<OidcProvider>, AwsError> {
+) -> Result<Option<Arc<OidcProvider>>, AwsError> {
     if params.role_account != state.config.account_id {
         return Ok(None);
     }
@@ -310,8 +315,9 @@ fn find_provider(
         return Ok(None);
     }
     state
-        .store
-        .get_oidc_provider_by_url(host_path)
+        .cache
+        .provider_by_url_async(host_path)
+        .await
         .map_err(internal)
 }
 
