@@ -36,6 +36,7 @@ const ROLE_NAME: &str = "k8s_default_aws-cli";
 const AUDIENCE: &str = "sts.amazonaws.com";
 const ALLOWED_BUCKET: &str = "arn:aws:s3:::k8s-default-aws-cli-demo";
 const DENIED_BUCKET: &str = "arn:aws:s3:::k9s-default-aws-cli-demo";
+const READ_ONLY_ARN: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 const NOT_AUTHORIZED: &str = "Not authorized to perform sts:AssumeRoleWithWebIdentity";
 const INVALID_TOKEN: &str = "The web identity token that was passed could not be validated by Amazon Web Services. \
                              Get a new identity token from the identity provider and then retry the request.";
@@ -409,6 +410,19 @@ fn rust_sdk_default_chain_assumes_the_role_and_simulates_the_s3_prefix_policy() 
         ])
     );
 
+    // AWS's full ReadOnlyAccess (version v182) attached to a role: reads allowed by it,
+    // writes implicitly denied.
+    assert_eq!(admin.step("read-only-policy")["default_version"], "v182");
+    let matched = json!(["ReadOnlyAccess", "aws-managed"]);
+    assert_eq!(
+        admin.step("simulate-read-only")["results"],
+        json!([
+            {"action": "s3:GetObject", "decision": "allowed", "sources": [matched]},
+            {"action": "ec2:DescribeInstances", "decision": "allowed", "sources": [matched]},
+            {"action": "s3:PutObject", "decision": "implicitDeny", "sources": []},
+        ])
+    );
+
     // The pod's phase: AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, nothing else.
     let token = world.mint("token", &[]);
     let pod = world.workload(Endpoint::Global, &token, Some("rust-sdk-pod"));
@@ -664,6 +678,62 @@ async fn sdk_child_admin() {
         })
         .collect();
     emit("simulate", json!({"results": results}));
+
+    // AWS's ReadOnlyAccess, attached to a second role and simulated through IAM.
+    let read_only = READ_ONLY_ARN;
+    let policy = iam
+        .get_policy()
+        .policy_arn(read_only)
+        .send()
+        .await
+        .expect("get ReadOnlyAccess");
+    emit(
+        "read-only-policy",
+        json!({"default_version": policy.policy().and_then(|p| p.default_version_id())}),
+    );
+    let reader = iam
+        .create_role()
+        .role_name("reader")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create the reader role");
+    let reader_arn = reader.role().expect("role").arn().to_owned();
+    iam.attach_role_policy()
+        .role_name("reader")
+        .policy_arn(read_only)
+        .send()
+        .await
+        .expect("attach ReadOnlyAccess");
+    let mut results = Vec::new();
+    for (action, resource) in [
+        ("s3:GetObject", "arn:aws:s3:::any-bucket/any/key"),
+        ("ec2:DescribeInstances", "*"),
+        ("s3:PutObject", "arn:aws:s3:::any-bucket/any/key"),
+    ] {
+        let simulated = iam
+            .simulate_principal_policy()
+            .policy_source_arn(&reader_arn)
+            .action_names(action)
+            .resource_arns(resource)
+            .send()
+            .await
+            .expect("simulate ReadOnlyAccess");
+        for r in simulated.evaluation_results() {
+            results.push(json!({
+                "action": r.eval_action_name(),
+                "decision": r.eval_decision().as_str(),
+                "sources": r
+                    .matched_statements()
+                    .iter()
+                    .map(|m| {
+                        json!([m.source_policy_id(), m.source_policy_type().map(|t| t.as_str())])
+                    })
+                    .collect::<Vec<_>>(),
+            }));
+        }
+    }
+    emit("simulate-read-only", json!({"results": results}));
 }
 
 /// The workload phase: only the web identity variables; reports the caller identity (or the
