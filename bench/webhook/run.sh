@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Loopback load run of `irsa webhook serve` against the transport ceiling.
 #
-#   bench/webhook/run.sh            (env: N_SA=10000 CONNS=32 DURATION=10 WARMUP=2)
+#   bench/webhook/run.sh   (env: N_SA=10000 CONNS=32 DURATION=10 WARMUP=2 SKIP_BUILD=0 IRSA=)
 #
 # 1. the fake Kubernetes API serves N_SA ServiceAccounts (every 10th has a role);
 # 2. `irsa webhook serve` (release) syncs them; RSS is read from /proc once ready;
@@ -21,9 +21,13 @@ PORT=${PORT:-18443}
 METRICS_PORT=${METRICS_PORT:-19999}
 CANNED_PORT=${CANNED_PORT:-18444}
 
-cargo build --release --quiet -p irsa-webhook --examples
-cargo build --release --quiet -p irsa --bin irsa
+# SKIP_BUILD=1 reuses what is in target/release; IRSA=path picks a prebuilt irsa binary.
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release --quiet -p irsa-webhook --examples
+  cargo build --release --quiet -p irsa --bin irsa
+fi
 bin=target/release
+irsa=${IRSA:-$bin/irsa}
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -42,7 +46,7 @@ openssl x509 -req -in "$tmp/tls.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAc
 for _ in $(seq 100); do [ -s "$tmp/api.url" ] && break; sleep 0.1; done
 api=$(cat "$tmp/api.url")
 
-"$bin/irsa" webhook serve --in-cluster=false --port="$PORT" --metrics-port="$METRICS_PORT" \
+"$irsa" webhook serve --in-cluster=false --port="$PORT" --metrics-port="$METRICS_PORT" \
   --tls-cert="$tmp/tls.crt" --tls-key="$tmp/tls.key" --kube-api="$api" \
   --watch-container-credentials-config="$tmp/none.json" 2> "$tmp/webhook.log" & wpid=$!; pids+=($wpid)
 start=$(date +%s.%N)
@@ -62,15 +66,19 @@ curl -sf --cacert "$tmp/ca.pem" -H 'content-type: application/json' --data-binar
   "https://localhost:$PORT/mutate" > "$tmp/response.json"
 grep -q '"patch"' "$tmp/response.json" || { echo "webhook did not mutate the bench pod"; exit 1; }
 
-"$bin/examples/bench_canned" "$tmp/tls.crt" "$tmp/tls.key" "$tmp/response.json" "$CANNED_PORT" > "$tmp/canned.addr" & pids+=($!)
+"$bin/examples/bench_canned" "$tmp/tls.crt" "$tmp/tls.key" "$tmp/response.json" "$CANNED_PORT" > "$tmp/canned.addr" & cpid=$!; pids+=($cpid)
 for _ in $(seq 100); do [ -s "$tmp/canned.addr" ] && break; sleep 0.1; done
 
 load() { "$bin/examples/bench_loadgen" --ca "$tmp/ca.pem" --body "$tmp/review.json" \
   --connections "$CONNS" --duration "$DURATION" --warmup "$WARMUP" "$@"; }
 field() { sed -E "s/.*\"$1\":([0-9.]+).*/\1/"; }
+# CPU seconds (user + system) a process has used so far, from /proc/PID/stat.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+# Server CPU microseconds per request over a run: CPU used / requests sent (warm-up included).
+per_req() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}'; }
 
-webhook_max=$(load --addr "127.0.0.1:$PORT")
-canned_max=$(load --addr "127.0.0.1:$CANNED_PORT")
+w0=$(cpu "$wpid"); webhook_max=$(load --addr "127.0.0.1:$PORT"); w1=$(cpu "$wpid")
+c0=$(cpu "$cpid"); canned_max=$(load --addr "127.0.0.1:$CANNED_PORT"); c1=$(cpu "$cpid")
 w_rps=$(echo "$webhook_max" | field rps)
 c_rps=$(echo "$canned_max" | field rps)
 half=$(awk -v r="$w_rps" 'BEGIN {printf "%d", r / 2}')
@@ -83,6 +91,7 @@ echo "RSS once ready: $((rss_ready / 1024)) MiB ($rss_ready kB); after load: $((
 echo "closed loop, $CONNS connections, ${DURATION}s:"
 echo "  webhook: $webhook_max"
 echo "  ceiling: $canned_max"
+echo "  server CPU per request: webhook $(per_req "$w0" "$w1" "$(echo "$webhook_max" | field sent)") us, ceiling $(per_req "$c0" "$c1" "$(echo "$canned_max" | field sent)") us"
 echo "  throughput ratio webhook/ceiling: $(awk -v a="$w_rps" -v b="$c_rps" 'BEGIN {printf "%.2f", a / b}')"
 echo "open loop at $half req/s (half of the webhook's max):"
 echo "  webhook: $webhook_half"

@@ -1,7 +1,7 @@
 //! The mutation itself: mode selection (webhook.md §2.4, §3.2) and the surgical JSON Patch
 //! (§3.4-§3.11, with irsa's deliberate improvements).
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
@@ -225,11 +225,9 @@ pub fn mutate(
         &mut ops,
     )?;
 
-    let skip: HashSet<String> = pod_annotation("skip-containers")
+    let skip: Vec<String> = pod_annotation("skip-containers")
         .and_then(parse_csv_record)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+        .unwrap_or_default();
     let windows = is_windows(spec);
     let token_file = {
         let unix = join_path(plan.mount_path, plan.token_path);
@@ -244,6 +242,7 @@ pub fn mutate(
         config,
         skip: &skip,
         token_file: &token_file,
+        token_dir: clean_path(plan.mount_path),
     };
     for field in ["containers", "initContainers"] {
         match spec.get(field) {
@@ -411,8 +410,10 @@ fn is_windows(spec: &Map<String, Value>) -> bool {
 struct ContainerContext<'a> {
     plan: &'a Plan<'a>,
     config: &'a Config,
-    skip: &'a HashSet<String>,
+    skip: &'a [String],
     token_file: &'a str,
+    /// The cleaned mount path, compared with each container's mounts.
+    token_dir: Cow<'a, str>,
 }
 
 impl ContainerContext<'_> {
@@ -430,7 +431,7 @@ impl ContainerContext<'_> {
             .get("name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if self.skip.contains(name) {
+        if self.skip.iter().any(|s| s == name) {
             return Ok(());
         }
         let idx = index.to_string();
@@ -440,11 +441,11 @@ impl ContainerContext<'_> {
 
         // irsa improvement (upstream #159): another volume already mounted at the token path
         // would make the pod invalid ("must be unique"); leave this container alone.
-        let token_dir = clean_path(plan.mount_path);
+        let token_dir = &self.token_dir;
         if let Some(other) = mounts.unwrap_or_default().iter().find_map(|m| {
             let mount_name = m.get("name").and_then(Value::as_str).unwrap_or_default();
             let path = m.get("mountPath").and_then(Value::as_str)?;
-            (mount_name != plan.volume_name && clean_path(path) == token_dir).then_some(mount_name)
+            (mount_name != plan.volume_name && clean_path(path) == *token_dir).then_some(mount_name)
         }) {
             warnings.push(format!(
                 "container {name:?} already mounts volume {other:?} at {}; it was left unchanged \
@@ -454,12 +455,13 @@ impl ContainerContext<'_> {
             return Ok(());
         }
 
-        let defined: HashSet<&str> = env
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|e| e.get("name").and_then(Value::as_str))
-            .collect();
-        let any = |keys: &[&str]| keys.iter().any(|k| defined.contains(k));
+        // Containers define a handful of env vars: a scan beats hashing them into a set.
+        let env_names = || {
+            env.unwrap_or_default()
+                .iter()
+                .filter_map(|e| e.get("name").and_then(Value::as_str))
+        };
+        let any = |keys: &[&str]| env_names().any(|name| keys.contains(&name));
         let credentials_defined = match plan.mode {
             Mode::ContainerCredentials => any(&[
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI",

@@ -1,6 +1,8 @@
 //! Small text helpers with Go semantics: `encoding/csv` for `skip-containers`, and
 //! `path/filepath.Join` for the token file path.
 
+use std::borrow::Cow;
+
 /// Parses the first record of `value` like Go's `csv.NewReader(..).Read()` with default
 /// settings: fields are not trimmed, `""` escapes a quote inside a quoted field, a bare quote
 /// in an unquoted field is an error. Returns `None` on a parse error or an empty value (upstream
@@ -60,11 +62,32 @@ pub(crate) fn join_path(dir: &str, file: &str) -> String {
         (false, true) => dir.to_owned(),
         (false, false) => format!("{dir}/{file}"),
     };
-    clean_path(&joined)
+    match clean_path(&joined) {
+        Cow::Borrowed(_) => joined,
+        Cow::Owned(cleaned) => cleaned,
+    }
 }
 
 /// Go's `path.Clean`: removes duplicate slashes, `.` elements and `..` elements where possible.
-pub(crate) fn clean_path(path: &str) -> String {
+/// A path that is already clean (the usual case) is returned as is, without allocating.
+pub(crate) fn clean_path(path: &str) -> Cow<'_, str> {
+    if is_clean(path) {
+        return Cow::Borrowed(path);
+    }
+    Cow::Owned(clean_path_owned(path))
+}
+
+/// Whether `path.Clean(path) == path`: non-empty, no empty, `.` or `..` element, and no
+/// trailing slash except for the root itself.
+fn is_clean(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    let body = path.strip_prefix('/').unwrap_or(path);
+    !body.is_empty() && body.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
+fn clean_path_owned(path: &str) -> String {
     if path.is_empty() {
         return ".".to_owned();
     }
@@ -126,5 +149,18 @@ mod tests {
         assert_eq!(join_path("/", "token"), "/token");
         assert_eq!(clean_path("/.."), "/");
         assert_eq!(clean_path("a/../.."), "..");
+        for clean in ["/", "/a/b", "a", "/var/run/secrets/x"] {
+            assert!(matches!(clean_path(clean), Cow::Borrowed(_)), "{clean}");
+        }
+        for (dirty, cleaned) in [
+            ("", "."),
+            ("/a/", "/a"),
+            ("a//b", "a/b"),
+            ("./a", "a"),
+            ("/a/.", "/a"),
+            ("../a", "../a"),
+        ] {
+            assert_eq!(clean_path(dirty), cleaned);
+        }
     }
 }

@@ -10,6 +10,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `apiVersion` of admission v1.
 pub const API_VERSION_V1: &str = "admission.k8s.io/v1";
@@ -200,7 +201,7 @@ struct ResponseOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<StatusOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
+    patch: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -221,8 +222,19 @@ pub fn allow(
 ) -> Vec<u8> {
     let patch = patch.map(|p| {
         // A Patch is a list of plain serde values: serialising it cannot fail.
-        let bytes = serde_json::to_vec(p).unwrap_or_else(|_| b"[]".to_vec());
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        let mut json = Vec::with_capacity(1024);
+        if serde_json::to_writer(&mut json, p).is_err() {
+            json = b"[]".to_vec();
+        }
+        // The base64 alphabet needs no JSON escaping: write the quoted string as a raw value
+        // instead of running it through the string escaper byte by byte (a measurable share
+        // of a request, see docs/webhook.md "Performance").
+        let mut quoted = String::with_capacity(json.len().div_ceil(3) * 4 + 2);
+        quoted.push('"');
+        base64::engine::general_purpose::STANDARD.encode_string(&json, &mut quoted);
+        quoted.push('"');
+        // A quoted base64 string is always valid JSON, so the fallback (`null`) is never used.
+        RawValue::from_string(quoted).unwrap_or_default()
     });
     let patch_type = patch.as_ref().map(|_| "JSONPatch");
     encode(&ReviewOut {
@@ -259,7 +271,10 @@ pub fn reject(rejection: &Rejection) -> Vec<u8> {
 
 fn encode(review: &ReviewOut<'_>) -> Vec<u8> {
     // Only strings, bools and options of them: serialisation cannot fail.
-    serde_json::to_vec(review).unwrap_or_default()
+    let size = 256 + review.response.patch.as_ref().map_or(0, |p| p.get().len());
+    let mut out = Vec::with_capacity(size);
+    let _ = serde_json::to_writer(&mut out, review);
+    out
 }
 
 #[cfg(test)]

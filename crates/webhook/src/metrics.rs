@@ -29,11 +29,21 @@ struct Histogram {
     count: u64,
 }
 
+/// The HTTP metrics of one (verb, path): request counts by response code and the latency
+/// histogram. A handful of these exist, so they live in a small vector searched by borrowed
+/// strings: recording a request takes one lock and allocates nothing once the series exists.
+#[derive(Debug, Clone)]
+struct Series {
+    verb: String,
+    path: String,
+    codes: Vec<(u16, u64)>,
+    latency: Histogram,
+}
+
 /// The webhook's metrics registry.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latencies: Mutex<BTreeMap<(String, String), Histogram>>,
+    http: Mutex<Vec<Series>>,
     pod_sts: AtomicU64,
     pod_container_credentials: AtomicU64,
     missing_sa: AtomicU64,
@@ -54,12 +64,26 @@ impl Metrics {
     /// Records one instrumented HTTP request (`http_request_count`, `http_request_latencies`,
     /// `http_request_duration_microseconds`).
     pub fn observe_request(&self, verb: &str, path: &str, code: u16, elapsed: Duration) {
-        *lock(&self.requests)
-            .entry((verb.to_owned(), path.to_owned(), code))
-            .or_default() += 1;
         let us = elapsed.as_secs_f64() * 1e6;
-        let mut lat = lock(&self.latencies);
-        let h = lat.entry((verb.to_owned(), path.to_owned())).or_default();
+        let mut http = lock(&self.http);
+        let index = match http.iter().position(|s| s.verb == verb && s.path == path) {
+            Some(i) => i,
+            None => {
+                http.push(Series {
+                    verb: verb.to_owned(),
+                    path: path.to_owned(),
+                    codes: Vec::new(),
+                    latency: Histogram::default(),
+                });
+                http.len() - 1
+            }
+        };
+        let series = &mut http[index];
+        match series.codes.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => series.codes.push((code, 1)),
+        }
+        let h = &mut series.latency;
         for (i, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
             if us <= *bound {
                 h.buckets[i] += 1;
@@ -112,15 +136,23 @@ impl Metrics {
             "# HELP http_request_count Counter of requests broken out for each verb, path, and response code."
         )?;
         writeln!(out, "# TYPE http_request_count counter")?;
-        for ((verb, path, code), n) in lock(&self.requests).iter() {
-            writeln!(
-                out,
-                "http_request_count{{code=\"{code}\",path=\"{}\",verb=\"{}\"}} {n}",
-                escape(path),
-                escape(verb)
-            )?;
+        let mut http = lock(&self.http).clone();
+        http.sort_by(|a, b| (&a.verb, &a.path).cmp(&(&b.verb, &b.path)));
+        for series in &mut http {
+            series.codes.sort_unstable();
+            for (code, n) in &series.codes {
+                writeln!(
+                    out,
+                    "http_request_count{{code=\"{code}\",path=\"{}\",verb=\"{}\"}} {n}",
+                    escape(&series.path),
+                    escape(&series.verb)
+                )?;
+            }
         }
-        let lat = lock(&self.latencies).clone();
+        let lat: Vec<_> = http
+            .iter()
+            .map(|s| ((&s.verb, &s.path), &s.latency))
+            .collect();
         writeln!(
             out,
             "# HELP http_request_latencies Response latency distribution in microseconds for each verb and path"
