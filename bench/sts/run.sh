@@ -3,19 +3,25 @@
 # the token-verification ceiling measured on the same machine in the same run, and
 # against moto's server (moto[server] from PyPI) under the same load.
 #
-#   bench/sts/run.sh            (env: CONNS=32 DURATION=10 WARMUP=2 MOTO=1 SKIP_BUILD=0 LOADGEN= PERF=)
+#   bench/sts/run.sh            (env: CONNS=32 DURATION=10 WARMUP=2 MOTO=1 ES256=1 SKIP_BUILD=0 LOADGEN= PERF= CALLGRIND=)
 #
-# PERF=FILE records a `perf record -g` profile of the server during the load into FILE.
+# PERF=FILE records a `perf record -g` profile of the server during the load into FILE
+# (PERF_FREQ=999, PERF_CG=-g); CALLGRIND=FILE runs the server under callgrind and collects
+# only during the load (instructions per call = Ir / calls; repeatable on a busy machine).
 #
-# 1. a loopback OIDC issuer (RSA-2048 key) and a 24 h service-account token;
+# 1. a loopback OIDC issuer (RSA-2048 and P-256 keys) and 24 h service-account tokens;
 # 2. `irsa sts serve --state :memory: --allow-http-issuers`; provider and role created
 #    with the AWS CLI of the test venv (scripts/test.sh makes target/test-venv);
 # 3. ceiling: RS256 JWT verifications/s with irsa-jose on all cores (and the bare
 #    aws-lc signature check), no HTTP, no STS logic;
 # 4. closed-loop load, CONNS keep-alive HTTP/1.1 connections, every call a full
-#    AssumeRoleWithWebIdentity (parse, provider and role lookup in SQLite, signature,
-#    trust policy, credentials sealed with AES-256-GCM);
-# 5. the same load against `moto_server` (which accepts any token).
+#    AssumeRoleWithWebIdentity (parse, provider and role from the server's in-memory view
+#    of its SQLite state, signature, trust policy, credentials sealed with AES-256-GCM);
+#    the server's CPU time per call is read from /proc/PID/stat;
+# 5. the same load with an ES256 token (ES256=0 skips it);
+# 6. the same load against `moto_server` (which accepts any token).
+# Every call carries the same token and the server verifies its signature on every call
+# (irsa keeps no verified-token cache).
 # Load generator and servers share this machine's cores; run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,7 +52,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 "$loadgen" issuer --listen "127.0.0.1:$ISSUER_PORT" --out "$tmp" & pids+=($!)
-"$bin/irsa" sts serve --listen "127.0.0.1:$STS_PORT" --state :memory: --allow-http-issuers \
+wrap=()
+# CALLGRIND=FILE runs the server under callgrind (instruction counts of the measured calls only).
+[ -n "${CALLGRIND:-}" ] && wrap=(valgrind --tool=callgrind "--callgrind-out-file=$CALLGRIND")
+"${wrap[@]}" "$bin/irsa" sts serve --listen "127.0.0.1:$STS_PORT" --state :memory: --allow-http-issuers \
   --admin-access-key-id "$ADMIN_ID" --admin-secret-access-key "$ADMIN_SECRET" \
   > "$tmp/sts.out" 2> "$tmp/sts.log" & spid=$!; pids+=($spid)
 until curl -sf "http://127.0.0.1:$STS_PORT/readyz" >/dev/null && [ -s "$tmp/token" ]; do
@@ -73,21 +82,42 @@ echo "$ceiling"
 # CPU time (user + system) the server process has used so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# One call first: it fetches the issuer's keys, which the measured calls then share.
+curl -sf -o /dev/null "http://127.0.0.1:$STS_PORT/" --data-urlencode Action=AssumeRoleWithWebIdentity \
+  --data-urlencode Version=2011-06-15 --data-urlencode "RoleArn=$role" \
+  --data-urlencode RoleSessionName=warm --data-urlencode "WebIdentityToken@$tmp/token"
+
 echo "== irsa sts serve: AssumeRoleWithWebIdentity, $CONNS connections, ${DURATION}s"
+calls0=$(curl -s "http://127.0.0.1:$STS_PORT/metrics" | awk '/^irsa_sts_request_duration_seconds_count\{service="sts"\}/ {print $2}')
 cpu0=$(cpu_ticks "$spid")
+[ -n "${CALLGRIND:-}" ] && callgrind_control -z "$spid" >/dev/null
 if [ -n "${PERF:-}" ]; then
   perf record -F ${PERF_FREQ:-999} ${PERF_CG:--g} -p "$spid" -o "$PERF" -- sleep "$((WARMUP + DURATION))" 2>/dev/null & perfpid=$!
 fi
 irsa=$("$loadgen" load --url "http://127.0.0.1:$STS_PORT" --role-arn "$role" \
   --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
 [ -n "${PERF:-}" ] && wait "$perfpid"
+[ -n "${CALLGRIND:-}" ] && callgrind_control -d "$spid" >/dev/null
 cpu1=$(cpu_ticks "$spid")
 echo "$irsa"
 # Server CPU per call over warm-up + measurement + drain (all calls the server answered).
 calls=$(curl -s "http://127.0.0.1:$STS_PORT/metrics" | awk '/^irsa_sts_request_duration_seconds_count\{service="sts"\}/ {print $2}')
+calls=$((calls - calls0))
 tck=$(getconf CLK_TCK)
 cpu_us=$(python3 -c "print(round(($cpu1 - $cpu0) * 1e6 / $tck / max($calls, 1), 1))")
 echo "irsa sts serve CPU per call: ${cpu_us} us (user+system, $calls calls)"
+if [ -n "${CALLGRIND:-}" ]; then
+  ir=$(awk '/^summary:/ {print $2}' "$(ls -t "$CALLGRIND".* | head -1)")
+  echo "irsa sts serve instructions per call (callgrind, user space): $((ir / calls))"
+fi
+
+es256=null
+if [ "${ES256:-1}" = 1 ] && [ -z "${CALLGRIND:-}" ]; then
+  echo "== irsa sts serve: the same load with ES256 (P-256) tokens"
+  es256=$("$loadgen" load --url "http://127.0.0.1:$STS_PORT" --role-arn "$role" \
+    --token-file "$tmp/token-es256" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
+  echo "$es256"
+fi
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
 echo "irsa sts serve RSS after the run: ${rss} KiB"
 
@@ -109,12 +139,17 @@ if [ "$MOTO" = 1 ]; then
   echo "$moto"
 fi
 
-python3 - "$ceiling" "$irsa" "$moto" <<'PY'
+python3 - "$ceiling" "$irsa" "$moto" "$es256" "$cpu_us" <<'PY'
 import json, sys
-ceiling, irsa, moto = (json.loads(a) for a in sys.argv[1:])
+ceiling, irsa, moto, es256 = (json.loads(a) for a in sys.argv[1:5])
+cpu_us = sys.argv[5]
 c = ceiling["rs256_jwt_verify_per_s"]
-print(f"== summary: irsa {irsa['calls_per_s']:.0f} calls/s (p50 {irsa['p50_us']} us, p99 {irsa['p99_us']} us, errors {irsa['errors']})")
+print(f"== summary: irsa {irsa['calls_per_s']:.0f} calls/s (p50 {irsa['p50_us']} us, p99 {irsa['p99_us']} us, errors {irsa['errors']}), every call verifies its RS256 signature")
 print(f"   RS256 verification ceiling {c:.0f}/s -> ratio {irsa['calls_per_s'] / c:.2f} (goal >= 0.5)")
+print(f"   server CPU per call {cpu_us} us (user+system; the RS256 check alone is {ceiling['threads'] * 1e6 / c:.0f} us of CPU)")
+if es256:
+    e = ceiling["es256_jwt_verify_per_s"]
+    print(f"   ES256: irsa {es256['calls_per_s']:.0f} calls/s (errors {es256['errors']}), ceiling {e:.0f}/s -> ratio {es256['calls_per_s'] / e:.2f}")
 if moto:
     print(f"   moto {moto['calls_per_s']:.0f} calls/s (errors {moto['errors']}) -> irsa/moto {irsa['calls_per_s'] / max(moto['calls_per_s'], 1):.0f}x (goal >= 100x)")
 PY

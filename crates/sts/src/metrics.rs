@@ -23,10 +23,13 @@ struct Histogram {
     count: u64,
 }
 
+type Counts = BTreeMap<&'static str, BTreeMap<String, BTreeMap<String, u64>>>;
+
 /// Request counters and latency histograms.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, String, String), u64>>,
+    /// service → action → code → count (nested so that counting allocates nothing).
+    requests: Mutex<Counts>,
     durations: Mutex<BTreeMap<&'static str, Histogram>>,
 }
 
@@ -51,8 +54,21 @@ impl Metrics {
         let svc = service_label(service);
         {
             let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            *r.entry((svc, action.to_owned(), code.to_owned()))
-                .or_default() += 1;
+            let actions = r.entry(svc).or_default();
+            match actions
+                .get_mut(action)
+                .and_then(|codes| codes.get_mut(code))
+            {
+                Some(n) => *n += 1,
+                // First time this (action, code) is seen: allocate its key.
+                None => {
+                    *actions
+                        .entry(action.to_owned())
+                        .or_default()
+                        .entry(code.to_owned())
+                        .or_default() += 1
+                }
+            }
         }
         let mut d = self.durations.lock().unwrap_or_else(|e| e.into_inner());
         let h = d.entry(svc).or_insert_with(|| Histogram {
@@ -74,17 +90,18 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP irsa_sts_requests_total Requests answered, by service, action and AWS result code.\n");
         out.push_str("# TYPE irsa_sts_requests_total counter\n");
-        for ((svc, action, code), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "irsa_sts_requests_total{{service=\"{svc}\",action=\"{action}\",code=\"{code}\"}} {n}"
-            );
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        for (svc, actions) in requests.iter() {
+            for (action, codes) in actions {
+                for (code, n) in codes {
+                    let _ = writeln!(
+                        out,
+                        "irsa_sts_requests_total{{service=\"{svc}\",action=\"{action}\",code=\"{code}\"}} {n}"
+                    );
+                }
+            }
         }
+        drop(requests);
         out.push_str("# HELP irsa_sts_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE irsa_sts_request_duration_seconds histogram\n");
         for (svc, h) in self

@@ -246,6 +246,10 @@ pub async fn start_with_signal(
         source,
     })?;
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Responses go out at once, not held back by Nagle's algorithm behind a delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(signal)

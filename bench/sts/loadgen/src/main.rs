@@ -1,7 +1,8 @@
 //! `irsa-sts-loadgen`: the load side of `bench/sts/run.sh`.
 //!
 //! - `issuer --listen ADDR --out DIR`: serves an OIDC issuer (discovery + JWKS of a fresh
-//!   RSA-2048 key) on ADDR over HTTP and writes `DIR/token`, a service-account token for
+//!   RSA-2048 and a P-256 key) on ADDR over HTTP and writes `DIR/token` (RS256) and
+//!   `DIR/token-es256` (ES256), service-account tokens for
 //!   `system:serviceaccount:default:aws-cli`, audience `sts.amazonaws.com`, valid 24 h.
 //! - `load --url URL --role-arn ARN --token-file F [--conns N] [--seconds D] [--warmup W]`:
 //!   closed-loop AssumeRoleWithWebIdentity over N keep-alive HTTP/1.1 connections; prints
@@ -61,16 +62,19 @@ async fn issuer(args: &[String]) {
     let listen: SocketAddr = arg(args, "--listen").expect("--listen").parse().unwrap();
     let out = std::path::PathBuf::from(arg(args, "--out").expect("--out"));
     let key = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+    let ec_key = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
     let url = format!("http://{listen}");
     let token = irsa_jose::sign(&Header::for_key(&key), &claims(&url), &key).unwrap();
+    let ec_token = irsa_jose::sign(&Header::for_key(&ec_key), &claims(&url), &ec_key).unwrap();
+    std::fs::write(out.join("token-es256"), &ec_token).unwrap();
     std::fs::write(out.join("token"), &token).unwrap();
     let discovery = Bytes::from(
         json!({"issuer": url, "jwks_uri": format!("{url}/openid/v1/jwks"),
                "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
-               "id_token_signing_alg_values_supported": ["RS256"]})
+               "id_token_signing_alg_values_supported": ["RS256", "ES256"]})
         .to_string(),
     );
-    let jwks = Bytes::from(JwkSet::from_public_keys([key.public_key()], false).to_json());
+    let jwks = Bytes::from(JwkSet::from_public_keys([key.public_key(), ec_key.public_key()], false).to_json());
     let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
     std::fs::write(out.join("issuer.url"), &url).unwrap();
     loop {

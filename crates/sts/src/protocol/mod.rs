@@ -75,25 +75,10 @@ impl QueryRequest {
             }
         };
         if let Some(body) = form_body {
-            let pairs: Vec<(String, String)> =
-                serde_urlencoded::from_bytes(body).map_err(|_| {
-                    AwsError::sender(
-                        "MalformedQueryString",
-                        400,
-                        "The request body is not valid form encoding",
-                    )
-                })?;
-            add(pairs);
+            add(form_pairs(body));
         }
         if let Some(q) = query {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|_| {
-                AwsError::sender(
-                    "MalformedQueryString",
-                    400,
-                    "The query string is not valid URL encoding",
-                )
-            })?;
-            add(pairs);
+            add(form_pairs(q.as_bytes()));
         }
         let action = params.remove("Action").unwrap_or_default();
         let version = params.remove("Version").unwrap_or_default();
@@ -230,14 +215,130 @@ pub fn field_name(param: &str) -> String {
     }
 }
 
-/// A fresh request id (a random UUID v4, as AWS uses).
+/// Decodes `application/x-www-form-urlencoded` pairs exactly as the WHATWG URL standard
+/// (and the `form_urlencoded` crate) does: split on `&`, skip empty pieces, split each at
+/// the first `=`, `+` is a space, `%XX` is a byte (a `%` not followed by two hex digits
+/// stays), invalid UTF-8 becomes U+FFFD. Values without `%`/`+` (tokens, ARNs) are copied
+/// once, without a byte-by-byte decode.
+pub fn form_pairs(input: &[u8]) -> Vec<(String, String)> {
+    input
+        .split(|&b| b == b'&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| {
+            let (name, value) = match piece.iter().position(|&b| b == b'=') {
+                Some(i) => (&piece[..i], &piece[i + 1..]),
+                None => (piece, &[][..]),
+            };
+            (form_decode(name), form_decode(value))
+        })
+        .collect()
+}
+
+fn form_decode(input: &[u8]) -> String {
+    if !input.iter().any(|&b| b == b'%' || b == b'+') {
+        return String::from_utf8_lossy(input).into_owned();
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        let escaped = match (b, input.get(i + 1), input.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match (b, escaped) {
+            (_, Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, None) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// A fresh request id (a random UUID v4, as AWS uses), formatted without allocating per byte.
 pub fn new_request_id() -> String {
-    irsa_jose::random_uuid()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = [0u8; 16];
+    crate::store::random_fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 15)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_decoding_matches_the_url_standard() {
+        let fixed: &[&[u8]] = &[
+            b"",
+            b"&&",
+            b"a=1&b=2",
+            b"a&=b&c==d&",
+            b"x=%41%2b%2B+y%20z",
+            b"bad=%&bad2=%4&bad3=%zz&bad4=%4g%",
+            b"utf8=%C3%A9&raw=\xc3\xa9&broken=%C3&broken2=\xff",
+            b"plus=a+b+&pct=100%25",
+        ];
+        for input in fixed {
+            let expected: Vec<(String, String)> = serde_urlencoded::from_bytes(input).unwrap();
+            assert_eq!(
+                form_pairs(input),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        // Random inputs over an alphabet rich in separators, escapes and non-UTF-8 bytes.
+        let alphabet = b"ab=&+%%0aAfFgz9\xc3\xa9\xff ";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|i| alphabet[((seed >> (i % 8 * 8)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            let expected: Vec<(String, String)> = serde_urlencoded::from_bytes(&input).unwrap();
+            assert_eq!(form_pairs(&input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        let groups: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(a.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()));
+        assert!(!a.bytes().any(|c| c.is_ascii_uppercase()));
+        assert_eq!(&groups[2][..1], "4");
+        assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"));
+    }
 
     #[test]
     fn parses_form_and_query() {
@@ -267,13 +368,5 @@ mod tests {
                 .code,
             "MissingAction"
         );
-    }
-
-    #[test]
-    fn request_ids_are_uuids() {
-        let id = new_request_id();
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-        assert_ne!(id, new_request_id());
     }
 }

@@ -14,6 +14,13 @@ impl XmlWriter {
         XmlWriter::default()
     }
 
+    /// An empty writer with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> XmlWriter {
+        XmlWriter {
+            buf: String::with_capacity(capacity),
+        }
+    }
+
     /// Opens `<tag>`.
     pub fn open(&mut self, tag: &str) -> &mut XmlWriter {
         self.buf.push('<');
@@ -94,7 +101,30 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Bytes that are escaped or dropped: `&<>"'`, control characters other than tab, and the
+/// lead byte of U+F000..U+FFFF (U+FFFE and U+FFFF are not XML characters).
+const NEEDS_CARE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b != b'\t' as usize;
+        b += 1;
+    }
+    t[b'&' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'\'' as usize] = true;
+    t[0xEF] = true;
+    t
+};
+
 fn escape_into(out: &mut String, text: &str) {
+    // Fast path: most values (ids, ARNs, base64 tokens) need no escaping at all.
+    if !text.bytes().any(|b| NEEDS_CARE[usize::from(b)]) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -113,20 +143,29 @@ fn escape_into(out: &mut String, text: &str) {
 /// <RequestId>..</RequestId></ResponseMetadata></{Action}Response>`. An empty `result` omits the
 /// `Result` element (as AWS does for actions without output, e.g. `DeleteRole`).
 pub fn success_response(service: Service, action: &str, result: &str, request_id: &str) -> String {
-    let mut w = XmlWriter::new();
-    w.raw(&format!(
-        "<{action}Response xmlns=\"{}\">",
-        service.namespace()
-    ));
+    let mut w = XmlWriter::with_capacity(result.len() + 2 * action.len() + 200);
+    let b = &mut w.buf;
+    b.push('<');
+    b.push_str(action);
+    b.push_str("Response xmlns=\"");
+    b.push_str(service.namespace());
+    b.push_str("\">");
     if !result.is_empty() {
-        w.open(&format!("{action}Result"))
-            .raw(result)
-            .close(&format!("{action}Result"));
+        b.push('<');
+        b.push_str(action);
+        b.push_str("Result>");
+        b.push_str(result);
+        b.push_str("</");
+        b.push_str(action);
+        b.push_str("Result>");
     }
     w.with("ResponseMetadata", |w| {
         w.elem("RequestId", request_id);
     });
-    w.close(&format!("{action}Response"));
+    let b = &mut w.buf;
+    b.push_str("</");
+    b.push_str(action);
+    b.push_str("Response>");
     w.finish()
 }
 
@@ -167,6 +206,16 @@ mod tests {
             "<DeleteRoleResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ResponseMetadata>\
              <RequestId>r-1</RequestId></ResponseMetadata></DeleteRoleResponse>"
         );
+        let ok = success_response(Service::Sts, "GetCallerIdentity", "<Arn>a</Arn>", "r-3");
+        assert_eq!(
+            ok,
+            "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+             <GetCallerIdentityResult><Arn>a</Arn></GetCallerIdentityResult><ResponseMetadata>\
+             <RequestId>r-3</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+        );
+        assert_eq!(escape("plain ASCII.text-1/+="), "plain ASCII.text-1/+=");
+        assert_eq!(escape("tab\tnew\nline\u{7}"), "tab\tnew\nline");
+        assert_eq!(escape("\u{FFFE}é\u{FFFF}\u{FFFD}"), "é\u{FFFD}");
         let err = error_response(Service::Sts, &AwsError::validation("bad\u{1}"), "r-2");
         assert_eq!(
             err,
