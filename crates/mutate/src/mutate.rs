@@ -67,7 +67,8 @@ impl Mutation {
 /// The name of the pod's ServiceAccount (`spec.serviceAccountName`, `default` when empty).
 pub fn service_account_name(pod: &Value) -> &str {
     match pod
-        .pointer("/spec/serviceAccountName")
+        .get("spec")
+        .and_then(|spec| spec.get("serviceAccountName"))
         .and_then(Value::as_str)
     {
         Some(name) if !name.is_empty() => name,
@@ -333,16 +334,29 @@ fn volume_op(
     plan: &Plan<'_>,
     ops: &mut Vec<PatchOperation>,
 ) -> Result<(), MutateError> {
-    let mut token = Map::new();
+    // Built by moving maps into place: `json!` would deep-copy an embedded map.
+    let object = |entries: Vec<(&str, Value)>| {
+        Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    };
+    let mut token = Vec::with_capacity(3);
     if !plan.audience.is_empty() {
-        token.insert("audience".into(), json!(plan.audience));
+        token.push(("audience", Value::from(plan.audience)));
     }
-    token.insert("expirationSeconds".into(), json!(plan.expiration));
-    token.insert("path".into(), json!(plan.token_path));
-    let volume = json!({
-        "name": plan.volume_name,
-        "projected": {"sources": [{"serviceAccountToken": token}]},
-    });
+    token.push(("expirationSeconds", Value::from(plan.expiration)));
+    token.push(("path", Value::from(plan.token_path)));
+    let source = object(vec![("serviceAccountToken", object(token))]);
+    let volume = object(vec![
+        ("name", Value::from(plan.volume_name)),
+        (
+            "projected",
+            object(vec![("sources", Value::Array(vec![source]))]),
+        ),
+    ]);
     match spec.get("volumes") {
         None | Some(Value::Null) => ops.push(add(["spec", "volumes"], json!([volume]))),
         Some(Value::Array(volumes)) => {

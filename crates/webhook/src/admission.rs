@@ -58,11 +58,7 @@ pub struct PodRequest {
 impl PodRequest {
     /// The pod's `spec.serviceAccountName`, `default` when unset (as the API server defaults it).
     pub fn service_account_name(&self) -> &str {
-        self.pod
-            .pointer("/spec/serviceAccountName")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .unwrap_or("default")
+        irsa_mutate::service_account_name(&self.pod)
     }
 }
 
@@ -160,7 +156,8 @@ pub fn decode(body: &[u8]) -> Result<PodRequest, Rejection> {
         .namespace
         .filter(|n| !n.is_empty())
         .or_else(|| {
-            pod.pointer("/metadata/namespace")
+            pod.get("metadata")
+                .and_then(|m| m.get("namespace"))
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         })
