@@ -53,6 +53,9 @@ pub struct Config {
     /// `--default-fs-group` (irsa only): set `spec.securityContext.fsGroup` on mutated pods
     /// that have none, so non-root containers can read the token (upstream issue #8).
     pub default_fs_group: Option<i64>,
+    /// `--compose-role-arn`: when set, a ServiceAccount `role-arn` annotation without `arn:` is
+    /// completed to a full role ARN. ConfigMap mappings are used as-is (as upstream does).
+    pub compose_role_arn: Option<ComposeRoleArn>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             regional_sts: false,
             container_credentials: ContainerCredentialsConfig::default(),
             default_fs_group: None,
+            compose_role_arn: None,
         }
     }
 }
@@ -96,5 +100,195 @@ impl Default for ContainerCredentialsConfig {
             token_path: DEFAULT_CC_TOKEN_PATH.to_owned(),
             full_uri: DEFAULT_CC_FULL_URI.to_owned(),
         }
+    }
+}
+
+/// `--compose-role-arn`: completes a ServiceAccount `role-arn` annotation that is a bare role
+/// name (no `arn:` in it) to `arn:<partition>:iam::<account_id>:role/<name>`. The webhook fills
+/// it from the EC2 instance identity document at startup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeRoleArn {
+    /// AWS partition of composed ARNs, e.g. `aws` or `aws-cn`.
+    pub partition: String,
+    /// 12-digit AWS account ID of composed ARNs.
+    pub account_id: String,
+}
+
+impl ComposeRoleArn {
+    /// The partition is chosen from `region` with [`partition_for_region`].
+    pub fn from_region(region: &str, account_id: impl Into<String>) -> Self {
+        Self {
+            partition: partition_for_region(region).to_owned(),
+            account_id: account_id.into(),
+        }
+    }
+
+    /// The full ARN for `role` when it does not contain `arn:` (then it is a role name, possibly
+    /// with a path such as `team/reader`); `None` when `role` is to be used as-is.
+    ///
+    /// ```
+    /// let c = irsa_mutate::ComposeRoleArn::from_region("cn-north-1", "123456789012");
+    /// assert_eq!(c.compose("s3-reader").as_deref(),
+    ///            Some("arn:aws-cn:iam::123456789012:role/s3-reader"));
+    /// assert_eq!(c.compose("arn:aws:iam::111122223333:role/x"), None);
+    /// ```
+    pub fn compose(&self, role: &str) -> Option<String> {
+        if role.contains("arn:") {
+            return None;
+        }
+        Some(format!(
+            "arn:{}:iam::{}:role/{role}",
+            self.partition, self.account_id
+        ))
+    }
+}
+
+/// The AWS partition of a region, by prefix: `cn-` is `aws-cn`, `us-gov-` `aws-us-gov`,
+/// `us-iso-` `aws-iso`, `us-isob-` `aws-iso-b`, `eusc-` `aws-eusc` (upstream's list), plus
+/// `eu-isoe-` `aws-iso-e` and `us-isof-` `aws-iso-f` (which upstream maps to `aws`); anything
+/// else is `aws`.
+pub fn partition_for_region(region: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 7] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-iso-", "aws-iso"),
+        ("us-isob-", "aws-iso-b"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("us-isof-", "aws-iso-f"),
+        ("eusc-", "aws-eusc"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_for_every_region_prefix() {
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("eu-west-1", "aws"),
+            ("ap-southeast-2", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("us-isof-south-1", "aws-iso-f"),
+            ("eusc-de-east-1", "aws-eusc"),
+            // Prefixes only: look-alikes are in the commercial partition.
+            ("us-gove-1", "aws"),
+            ("cnx-north-1", "aws"),
+            ("", "aws"),
+        ] {
+            assert_eq!(partition_for_region(region), partition, "{region}");
+        }
+    }
+
+    #[test]
+    fn isob_is_not_iso() {
+        assert_eq!(partition_for_region("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(
+            ComposeRoleArn::from_region("us-isob-east-1", "123456789012")
+                .compose("r")
+                .as_deref(),
+            Some("arn:aws-iso-b:iam::123456789012:role/r")
+        );
+    }
+
+    #[test]
+    fn composes_bare_names_and_keeps_arns() {
+        let c = ComposeRoleArn::from_region("us-gov-west-1", "123456789012");
+        assert_eq!(c.partition, "aws-us-gov");
+        assert_eq!(
+            c.compose("s3-reader").as_deref(),
+            Some("arn:aws-us-gov:iam::123456789012:role/s3-reader")
+        );
+        assert_eq!(
+            c.compose("team/s3-reader").as_deref(),
+            Some("arn:aws-us-gov:iam::123456789012:role/team/s3-reader")
+        );
+        for full in [
+            "arn:aws:iam::111122223333:role/app",
+            "arn:aws-cn:iam::111122223333:role/app",
+            // Upstream's test is "contains arn:", not "starts with": kept as-is too.
+            "my-arn:thing",
+        ] {
+            assert_eq!(c.compose(full), None, "{full}");
+        }
+    }
+
+    /// `AWS_ROLE_ARN` injected into the first container for `sa` (cached) or `mapping`.
+    fn injected_role(
+        config: &Config,
+        cached: Option<&str>,
+        mapping: Option<&str>,
+    ) -> (Option<String>, Vec<String>) {
+        use crate::{Associations, ConfigMapMapping, ServiceAccountInfo, ServiceAccountLookup};
+        let pod = serde_json::json!({"spec": {"containers": [{"name": "app"}]}});
+        let info = cached.map(|role| ServiceAccountInfo {
+            role_arn: Some(role.to_owned()),
+            ..Default::default()
+        });
+        let mapping = mapping.map(|role| ConfigMapMapping {
+            role_arn: role.to_owned(),
+            ..Default::default()
+        });
+        let lookup = ServiceAccountLookup {
+            cached: info.as_ref(),
+            config_map: mapping.as_ref(),
+            config_map_wildcard: false,
+        };
+        let m = crate::mutate(
+            &pod,
+            "ns",
+            &lookup,
+            &Associations::default(),
+            config,
+            &mut |_| 0,
+        )
+        .unwrap();
+        let mut out = pod.clone();
+        json_patch::patch(&mut out, &m.patch).unwrap();
+        let role = out["spec"]["containers"][0]["env"]
+            .as_array()
+            .and_then(|env| env.iter().find(|e| e["name"] == "AWS_ROLE_ARN"))
+            .and_then(|e| e["value"].as_str())
+            .map(str::to_owned);
+        (role, m.warnings)
+    }
+
+    #[test]
+    fn mutation_composes_only_the_service_account_annotation() {
+        let config = Config {
+            compose_role_arn: Some(ComposeRoleArn::from_region("cn-north-1", "123456789012")),
+            ..Config::default()
+        };
+        let (role, warnings) = injected_role(&config, Some("s3-reader"), None);
+        assert_eq!(
+            role.as_deref(),
+            Some("arn:aws-cn:iam::123456789012:role/s3-reader")
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let full = "arn:aws:iam::111122223333:role/app";
+        assert_eq!(
+            injected_role(&config, Some(full), None).0.as_deref(),
+            Some(full)
+        );
+        // ConfigMap mappings are used as-is, like upstream.
+        assert_eq!(
+            injected_role(&config, None, Some("bare")).0.as_deref(),
+            Some("bare")
+        );
+        // Without the option a bare name is injected as-is, with upstream's warning.
+        let (role, warnings) = injected_role(&Config::default(), Some("s3-reader"), None);
+        assert_eq!(role.as_deref(), Some("s3-reader"));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
 }

@@ -140,6 +140,7 @@ pub fn mutate(
 
     let sa_name = service_account_name(pod);
     let cc = &config.container_credentials;
+    let composed: Option<String>; // --compose-role-arn; allocated only when it applies
     let plan = if associations.contains(namespace, sa_name) {
         // Container credentials win over IRSA (§2.4 rule 1). Base values come from the cached
         // ServiceAccount (role or not), else the exact ConfigMap entry, else constants.
@@ -185,12 +186,20 @@ pub fn mutate(
             token_path: IRSA_TOKEN_PATH,
         };
         match (sa.cached, sa.config_map) {
-            (Some(info), _) if info.role_arn.is_some() => irsa(
-                info.role_arn.as_deref().unwrap_or_default(),
-                info.audience.as_deref().unwrap_or(&config.audience),
-                info.use_regional_sts.unwrap_or(config.regional_sts),
-                info.token_expiration.unwrap_or(flag_expiration),
-            ),
+            (Some(info), _) if info.role_arn.is_some() => {
+                let role = info.role_arn.as_deref().unwrap_or_default();
+                // Only the ServiceAccount annotation is composed, as upstream's cache does.
+                composed = config
+                    .compose_role_arn
+                    .as_ref()
+                    .and_then(|c| c.compose(role));
+                irsa(
+                    composed.as_deref().unwrap_or(role),
+                    info.audience.as_deref().unwrap_or(&config.audience),
+                    info.use_regional_sts.unwrap_or(config.regional_sts),
+                    info.token_expiration.unwrap_or(flag_expiration),
+                )
+            }
             (_, Some(m)) if !m.role_arn.is_empty() => irsa(
                 &m.role_arn,
                 &m.audience,

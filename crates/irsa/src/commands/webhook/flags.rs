@@ -92,6 +92,7 @@ impl MutationFlags {
                 full_uri: self.container_credentials_full_uri.clone(),
             },
             default_fs_group: self.default_fs_group,
+            compose_role_arn: None,
         }
     }
 
