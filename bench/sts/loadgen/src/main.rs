@@ -187,8 +187,10 @@ async fn load(args: &[String]) {
     tokio::time::sleep(Duration::from_secs(warmup)).await;
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
+    let cpu0 = own_cpu_seconds();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     measuring.store(false, Ordering::Relaxed);
+    let cpu = own_cpu_seconds() - cpu0;
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
@@ -203,6 +205,7 @@ async fn load(args: &[String]) {
             "ok": all.len(), "errors": errors.load(Ordering::Relaxed), "conns": conns, "seconds": elapsed,
             "calls_per_s": (all.len() as f64 / elapsed).round(),
             "p50_us": pct(0.50), "p99_us": pct(0.99),
+            "loadgen_cpu_us_per_call": (cpu * 1e6 / (all.len().max(1)) as f64).round(),
             "first_error": first_error.lock().unwrap().clone(),
         })
     );
@@ -245,6 +248,18 @@ fn verify(args: &[String]) {
         out.insert(format!("{name}_signature_verify_per_s"), json!(raw.round()));
     }
     println!("{}", serde_json::Value::Object(out));
+}
+
+/// CPU time (user + system) of this process so far, in seconds.
+fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line (indexes 11 and 12 after the name),
+    // in clock ticks of 1/100 s (USER_HZ on Linux).
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
