@@ -1,6 +1,7 @@
 //! `irsa webhook`: the pod identity webhook.
 
 pub mod flags;
+mod imds;
 mod manifests;
 mod mutate;
 mod serve;

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::ArgAction;
+use irsa_mutate::ComposeRoleArn;
 use irsa_webhook::cache::MissPolicy;
 use irsa_webhook::runner::{self, Settings};
 use irsa_webhook::tls::TlsSettings;
 
 use super::flags::MutationFlags;
+use super::imds;
 
 /// Arguments of `irsa webhook serve`. Names and defaults are upstream's (`main.go`), so an
 /// upstream Deployment switches by changing its image and command. Boolean flags take the Go
@@ -105,7 +107,11 @@ pub struct Args {
           value_name = "BOOL")]
     watch_config_map: bool,
 
-    /// Not supported (needs EC2 instance metadata); accepted only as false.
+    /// Complete a ServiceAccount role-arn annotation without "arn:" (a role name such as
+    /// s3-reader) to arn:<partition>:iam::<account>:role/<name>, with the account and region
+    /// (hence partition) of the EC2 instance, read from the instance metadata service at
+    /// startup (AWS_EC2_METADATA_SERVICE_ENDPOINT overrides http://169.254.169.254). Startup
+    /// fails when IMDS cannot be read. ConfigMap mappings are used as-is.
     #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
           default_missing_value = "true", value_parser = go_bool, action = ArgAction::Set,
           value_name = "BOOL")]
@@ -237,11 +243,6 @@ fn init_logging(verbosity: u8) {
 
 impl Args {
     fn settings(&self) -> anyhow::Result<Settings> {
-        if self.compose_role_arn {
-            anyhow::bail!(
-                "--compose-role-arn is not supported (it needs EC2 instance metadata); annotate ServiceAccounts with full role ARNs"
-            );
-        }
         let tls = TlsSettings::parse(&self.tls_min_version, &self.tls_cipher_suites)?;
         let any = |port| SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         Ok(Settings {
@@ -294,6 +295,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let mut settings = settings;
+        if args.compose_role_arn {
+            settings.config.compose_role_arn = Some(compose_role_arn().await?);
+        }
         let webhook = runner::start(settings).await?;
         tracing::info!(
             https = %webhook.https_addr(),
@@ -313,6 +318,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `--compose-role-arn`: account and partition of the instance, from IMDS. Fatal on failure,
+/// as upstream: a webhook that cannot compose would inject role names that STS rejects.
+async fn compose_role_arn() -> anyhow::Result<ComposeRoleArn> {
+    let endpoint = imds::endpoint();
+    let document = imds::identity_document(&endpoint).await.map_err(|err| {
+        anyhow::anyhow!(
+            "--compose-role-arn: cannot read the EC2 instance identity document from {endpoint} \
+             ({err:#}). Run the webhook on EC2 with the instance metadata service reachable from \
+             the pod (for IMDSv2 from a pod the instance's metadata hop limit must be at least 2: \
+             aws ec2 modify-instance-metadata-options --instance-id <id> \
+             --http-put-response-hop-limit 2), point \
+             AWS_EC2_METADATA_SERVICE_ENDPOINT at a reachable endpoint, or annotate \
+             ServiceAccounts with full role ARNs and drop --compose-role-arn"
+        )
+    })?;
+    let compose = ComposeRoleArn::from_region(&document.region, document.account_id);
+    tracing::info!(
+        region = %document.region,
+        "--compose-role-arn: role names become arn:{}:iam::{}:role/<name>",
+        compose.partition,
+        compose.account_id
+    );
+    Ok(compose)
 }
 
 async fn wait_for_signal() {
@@ -410,7 +440,17 @@ mod tests {
         assert_eq!(go_duration("250us").unwrap(), Duration::from_micros(250));
         assert!(go_duration("10").is_err());
         assert!(go_duration("-1s").is_err());
-        assert!(parse(&["--compose-role-arn"]).unwrap().settings().is_err());
+        // Accepted in every Go form; IMDS is read later, at startup (see the e2e test).
+        for form in [
+            "--compose-role-arn",
+            "--compose-role-arn=true",
+            "--compose-role-arn=1",
+        ] {
+            let a = parse(&[form]).unwrap();
+            assert!(a.compose_role_arn, "{form}");
+            assert_eq!(a.settings().unwrap().config.compose_role_arn, None);
+        }
+        assert!(!parse(&[]).unwrap().compose_role_arn);
         assert!(
             parse(&["--tls-cipher-suites=NOPE"])
                 .unwrap()
