@@ -39,8 +39,8 @@ pub use alg::{Algorithm, Curve, KeyAlgorithm, UnknownAlgorithm};
 pub use error::{JwkError, KeyError};
 pub use jwk::{Jwk, JwkSet};
 pub use jwt::{
-    Header, JwtError, MAX_TOKEN_BYTES, SkippedKey, Validation, VerifiedToken, VerifyingKeys,
-    decode_unverified, sign, validate_claims, verify,
+    DecodedToken, Header, JwtError, MAX_TOKEN_BYTES, SkippedKey, Validation, VerifiedToken,
+    VerifyingKeys, decode, decode_unverified, sign, validate_claims, verify, verify_decoded,
 };
 pub use keys::{PemKey, PrivateKey, PublicKey, kid_from_spki, parse_pem, parse_private_pem};
 pub use kube::{ObjectRef, ServiceAccountClaims, random_uuid, service_account_subject};

@@ -11,7 +11,9 @@ use crate::alg::Algorithm;
 use crate::keys::PrivateKey;
 
 pub use error::JwtError;
-pub use verify::{SkippedKey, Validation, VerifiedToken, VerifyingKeys, validate_claims, verify};
+pub use verify::{
+    SkippedKey, Validation, VerifiedToken, VerifyingKeys, validate_claims, verify, verify_decoded,
+};
 
 /// Tokens longer than this are rejected before any parsing (AWS STS accepts up to 20 000
 /// characters; Kubernetes tokens are about 1 KB).
@@ -98,15 +100,34 @@ impl Header {
     }
 }
 
-/// The parts of a compact JWS.
-pub(crate) struct Parts<'a> {
+/// A compact JWS split and decoded, NOT verified: read it to route (e.g. `iss` picks the
+/// keys), then hand it to [`VerifyingKeys::verify_decoded`] so the token is not decoded twice.
+#[derive(Debug, Clone)]
+pub struct DecodedToken<'a> {
     pub(crate) header: Header,
     pub(crate) claims: Value,
     pub(crate) signing_input: &'a [u8],
     pub(crate) signature: Vec<u8>,
 }
 
-pub(crate) fn split(token: &str) -> Result<Parts<'_>, JwtError> {
+impl DecodedToken<'_> {
+    /// The header (unverified).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The claims (unverified); always a JSON object.
+    pub fn claims(&self) -> &Value {
+        &self.claims
+    }
+}
+
+/// Splits and decodes a compact JWS without verifying anything (see [`DecodedToken`]).
+pub fn decode(token: &str) -> Result<DecodedToken<'_>, JwtError> {
+    split(token)
+}
+
+pub(crate) fn split(token: &str) -> Result<DecodedToken<'_>, JwtError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JwtError::TooLarge {
             len: token.len(),
@@ -131,7 +152,7 @@ pub(crate) fn split(token: &str) -> Result<Parts<'_>, JwtError> {
     let signature = URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| malformed("the signature is not unpadded base64url"))?;
-    Ok(Parts {
+    Ok(DecodedToken {
         header,
         claims,
         signing_input: &token.as_bytes()[..h.len() + 1 + p.len()],

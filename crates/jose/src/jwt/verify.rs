@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_lc_rs::signature::ParsedPublicKey;
 use serde_json::Value;
 
-use super::{Header, JwtError, split};
+use super::{DecodedToken, Header, JwtError, split};
 use crate::alg::Algorithm;
 use crate::error::JwkError;
 use crate::jwk::JwkSet;
@@ -221,6 +221,16 @@ impl VerifyingKeys {
         verify(token, self, validation, now_unix)
     }
 
+    /// [`VerifyingKeys::verify`] for a token already split by [`super::decode`].
+    pub fn verify_decoded(
+        &self,
+        token: DecodedToken<'_>,
+        validation: &Validation,
+        now_unix: i64,
+    ) -> Result<VerifiedToken, JwtError> {
+        verify_decoded(token, self, validation, now_unix)
+    }
+
     fn candidates(&self, kid: Option<&str>) -> Vec<&Entry> {
         match kid {
             None => self.entries.iter().collect(),
@@ -241,7 +251,16 @@ pub fn verify(
     validation: &Validation,
     now_unix: i64,
 ) -> Result<VerifiedToken, JwtError> {
-    let parts = split(token)?;
+    verify_decoded(split(token)?, keys, validation, now_unix)
+}
+
+/// [`verify`] for a token already split by [`super::decode`].
+pub fn verify_decoded(
+    parts: DecodedToken<'_>,
+    keys: &VerifyingKeys,
+    validation: &Validation,
+    now_unix: i64,
+) -> Result<VerifiedToken, JwtError> {
     let alg = parts.header.algorithm()?;
     if !validation.allowed_algorithms.contains(&alg) {
         return Err(JwtError::AlgorithmNotAllowed { alg });

@@ -88,8 +88,10 @@ pub async fn assume_role_with_web_identity(
     }
 
     // 2. Token structure.
-    let (header, claims) = irsa_jose::decode_unverified(token)
+    // Decoded once: read here for routing, verified below without a second decode.
+    let decoded = irsa_jose::decode(token)
         .map_err(|e| refuse(ctx, &e.to_string(), invalid_token(INVALID_TOKEN)))?;
+    let (header, claims) = (decoded.header(), decoded.claims());
 
     // 3. Provider for `iss` in the role's account.
     let Some(iss) = claims.get("iss").and_then(Value::as_str) else {
@@ -128,7 +130,7 @@ pub async fn assume_role_with_web_identity(
     };
 
     // 5. Audience.
-    let audiences = audiences(&claims);
+    let audiences = audiences(claims);
     let Some(audience) = audiences
         .iter()
         .find(|a| provider.client_ids.contains(a))
@@ -168,25 +170,29 @@ pub async fn assume_role_with_web_identity(
         max_age_secs: None,
     };
     let now = unix_now(ctx);
-    if let Err(e) = keys.keys.verify(token, &validation, now) {
-        let err = match &e {
-            JwtError::Expired { exp, now, .. } => AwsError::sender(
-                "ExpiredTokenException",
-                400,
-                format!(
-                    "Token expired: current date/time {now} must be before the expiration date/time {exp}"
+    let verified = match keys.keys.verify_decoded(decoded, &validation, now) {
+        Ok(verified) => verified,
+        Err(e) => {
+            let err = match &e {
+                JwtError::Expired { exp, now, .. } => AwsError::sender(
+                    "ExpiredTokenException",
+                    400,
+                    format!(
+                        "Token expired: current date/time {now} must be before the expiration date/time {exp}"
+                    ),
                 ),
-            ),
-            JwtError::KeyNotFound { .. } | JwtError::KeyAlgorithmMismatch { .. } => {
-                invalid_token(NO_VERIFICATION_KEY)
-            }
-            JwtError::MissingClaim { claim } => {
-                invalid_token(format!("Missing a required claim: {claim}"))
-            }
-            _ => invalid_token(INVALID_TOKEN),
-        };
-        return Err(refuse(ctx, &format!("{alg}: {e}"), err));
-    }
+                JwtError::KeyNotFound { .. } | JwtError::KeyAlgorithmMismatch { .. } => {
+                    invalid_token(NO_VERIFICATION_KEY)
+                }
+                JwtError::MissingClaim { claim } => {
+                    invalid_token(format!("Missing a required claim: {claim}"))
+                }
+                _ => invalid_token(INVALID_TOKEN),
+            };
+            return Err(refuse(ctx, &format!("{alg}: {e}"), err));
+        }
+    };
+    let claims = &verified.claims;
 
     // 8. Role and trust policy.
     let source_identity = claims
@@ -217,7 +223,7 @@ pub async fn assume_role_with_web_identity(
     let context = trust_context(
         ctx,
         &provider,
-        &claims,
+        claims,
         &subject,
         &audience,
         &params,
