@@ -9,15 +9,14 @@
 //! The AWS CLI and boto3 come from the test venv (`scripts/test.sh` exports `IRSA_TEST_PYTHON`);
 //! without it the tests are skipped, except under `CI` where they fail.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
-const IRSA: &str = env!("CARGO_BIN_EXE_irsa");
+mod support;
+use support::{Proc, describe, irsa, tamper_signature, unix_now};
+
 const ACCOUNT: &str = "123456789012";
 const ADMIN_KEY_ID: &str = "AKIAE2ETESTADMIN0001";
 const ADMIN_SECRET: &str = "e2eTestAdminSecretKey0123456789abcdefghi";
@@ -52,84 +51,6 @@ fn tools(what: &str) -> Option<Tools> {
         _ => PathBuf::from("aws"),
     };
     Some(Tools { python, aws })
-}
-
-/// A child process killed (and reaped) on drop, whatever happened in the test.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    /// Starts `irsa ARGS` with stdout piped and drained by a thread (so the server never blocks
-    /// on a full pipe); stderr goes to the test's output.
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(IRSA)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start irsa {args:?}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// Waits for the `listening on URL` line and returns the URL.
-    fn listening_url(&mut self) -> String {
-        loop {
-            let line = match self.lines.recv_timeout(Duration::from_secs(120)) {
-                Ok(line) => line,
-                Err(e) => panic!(
-                    "no `listening on` line ({e}); exit status: {:?}",
-                    self.child.try_wait()
-                ),
-            };
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let url = url.trim().to_owned();
-                assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-                return url;
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `irsa ARGS` to completion and returns stdout; panics with stderr on failure.
-fn irsa(args: &[&str]) -> String {
-    let out = Command::new(IRSA)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run irsa");
-    assert!(
-        out.status.success(),
-        "irsa {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
 }
 
 /// How the clients find the endpoint.
@@ -465,15 +386,6 @@ impl World {
     }
 }
 
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Parses the CLI's `An error occurred (CODE) when calling the OP operation: MESSAGE`.
 fn aws_error(out: &Output) -> (String, String) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -487,16 +399,6 @@ fn aws_error(out: &Output) -> (String, String) {
         .map(|(_, m)| m)
         .unwrap_or_else(|| panic!("no message in {line:?}"));
     (code.to_owned(), message.to_owned())
-}
-
-/// Flips one character in the middle of the signature segment (kid, header and claims intact).
-fn tamper_signature(token: &str) -> String {
-    let token = token.trim();
-    let (signed, signature) = token.rsplit_once('.').expect("three segments");
-    let mut sig: Vec<char> = signature.chars().collect();
-    let i = sig.len() / 2;
-    sig[i] = if sig[i] == 'A' { 'B' } else { 'A' };
-    format!("{signed}.{}", sig.into_iter().collect::<String>())
 }
 
 fn assumed_role_prefix() -> String {

@@ -15,11 +15,8 @@
 //! Needs nothing but the `irsa` binary and this test binary, so it never skips.
 
 use std::error::Error as _;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
@@ -28,7 +25,9 @@ use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
 use serde_json::{Value, json};
 
-const IRSA: &str = env!("CARGO_BIN_EXE_irsa");
+mod support;
+use support::{Proc, describe, irsa, tamper_signature, unix_now};
+
 const ACCOUNT: &str = "123456789012";
 const ADMIN_KEY_ID: &str = "AKIASDKE2ETESTADMIN1";
 const ADMIN_SECRET: &str = "sdkE2eTestAdminSecretKey0123456789abcdef";
@@ -51,102 +50,6 @@ const RESULT_PREFIX: &str = "irsa-sdk-result ";
 // ---------------------------------------------------------------------------------------------
 // The parent side: real servers, tokens, child processes.
 // ---------------------------------------------------------------------------------------------
-
-/// A child process killed (and reaped) on drop, whatever happened in the test.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    /// Starts `irsa ARGS` with stdout drained by a thread; stderr goes to the test's output.
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(IRSA)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start irsa {args:?}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// Waits for the `listening on URL` line (readiness, never a sleep) and returns the URL.
-    fn listening_url(&mut self) -> String {
-        loop {
-            let line = match self.lines.recv_timeout(Duration::from_secs(120)) {
-                Ok(line) => line,
-                Err(e) => panic!(
-                    "no `listening on` line ({e}); exit status: {:?}",
-                    self.child.try_wait()
-                ),
-            };
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let url = url.trim().to_owned();
-                assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-                return url;
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `irsa ARGS` to completion and returns stdout; panics with stderr on failure.
-fn irsa(args: &[&str]) -> String {
-    let out = Command::new(IRSA)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run irsa");
-    assert!(
-        out.status.success(),
-        "irsa {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Flips one character in the middle of the signature segment (kid, header and claims intact).
-fn tamper_signature(token: &str) -> String {
-    let token = token.trim();
-    let (signed, signature) = token.rsplit_once('.').expect("three segments");
-    let mut sig: Vec<char> = signature.chars().collect();
-    let i = sig.len() / 2;
-    sig[i] = if sig[i] == 'A' { 'B' } else { 'A' };
-    format!("{signed}.{}", sig.into_iter().collect::<String>())
-}
 
 fn assumed_role_prefix() -> String {
     format!("arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE_NAME}/")
