@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::pruned::PrunedPod;
+
 /// `apiVersion` of admission v1.
 pub const API_VERSION_V1: &str = "admission.k8s.io/v1";
 /// `apiVersion` of admission v1beta1.
@@ -22,24 +24,41 @@ pub const KIND: &str = "AdmissionReview";
 /// The part of an incoming AdmissionReview the webhook uses.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn {
+struct ReviewIn<P> {
     #[serde(default)]
     api_version: String,
     #[serde(default)]
     kind: String,
-    #[serde(default)]
-    request: Option<RequestIn>,
+    #[serde(default = "Option::default")]
+    request: Option<RequestIn<P>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn {
+struct RequestIn<P> {
     #[serde(default)]
     uid: String,
     #[serde(default)]
     namespace: Option<String>,
-    #[serde(default)]
-    object: Option<Value>,
+    #[serde(default = "Option::default")]
+    object: Option<P>,
+}
+
+/// How `request.object` is decoded: whole ([`Value`]) or pruned ([`PrunedPod`]).
+trait PodJson {
+    fn into_value(self) -> Value;
+}
+
+impl PodJson for Value {
+    fn into_value(self) -> Value {
+        self
+    }
+}
+
+impl PodJson for PrunedPod {
+    fn into_value(self) -> Value {
+        self.0
+    }
 }
 
 /// A decoded admission request for a pod.
@@ -92,12 +111,27 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// Decodes an AdmissionReview body holding a pod.
+/// Decodes an AdmissionReview body holding a pod, keeping the whole pod.
 ///
 /// Errors mirror upstream: an empty body or a review without `request` is `bad content`;
 /// undecodable JSON gives the decoder's message; an object that is not a JSON object (not a pod)
 /// says so.
 pub fn decode(body: &[u8]) -> Result<PodRequest, Rejection> {
+    decode_as::<Value>(body)
+}
+
+/// Like [`decode`], but [`PodRequest::pod`] keeps only the fields the mutation reads
+/// ([`crate::pruned`]): what the server uses, as it needs nothing else of the pod. The same
+/// bodies are accepted and rejected (with the same messages) as by [`decode`], and the
+/// mutation of the pruned pod is that of the whole pod. Never serialise the pruned pod.
+pub fn decode_pruned(body: &[u8]) -> Result<PodRequest, Rejection> {
+    decode_as::<PrunedPod>(body)
+}
+
+fn decode_as<P>(body: &[u8]) -> Result<PodRequest, Rejection>
+where
+    P: PodJson + for<'de> Deserialize<'de>,
+{
     let bad = |envelope: Envelope, uid: String, message: String| Rejection {
         envelope,
         uid,
@@ -110,7 +144,7 @@ pub fn decode(body: &[u8]) -> Result<PodRequest, Rejection> {
             "bad content".into(),
         ));
     }
-    let review: ReviewIn = serde_json::from_slice(body).map_err(|e| {
+    let review: ReviewIn<P> = serde_json::from_slice(body).map_err(|e| {
         bad(
             Envelope::default(),
             String::new(),
@@ -132,7 +166,7 @@ pub fn decode(body: &[u8]) -> Result<PodRequest, Rejection> {
     let Some(request) = review.request else {
         return Err(bad(envelope, String::new(), "bad content".into()));
     };
-    let pod = match request.object {
+    let pod = match request.object.map(P::into_value) {
         Some(pod @ Value::Object(_)) => pod,
         Some(other) => {
             return Err(bad(

@@ -331,7 +331,7 @@ async fn handle_mutate(app: &App, headers: &HeaderMap, body: Body) -> Response {
             return (StatusCode::BAD_REQUEST, "cannot read request body\n").into_response();
         }
     };
-    let request = match admission::decode(&bytes) {
+    let request = match admission::decode_pruned(&bytes) {
         Ok(r) => r,
         Err(rejection) => {
             tracing::info!(message = %rejection.message, "rejecting malformed AdmissionReview");

@@ -1,0 +1,365 @@
+//! The server decodes only the pod fields the mutation reads (`admission::decode_pruned`). This
+//! proves that this changes nothing: for every pod fixture we have (irsa's own, upstream's when
+//! `/work/shared/conformance/pod-identity-webhook/` exists, and hand-written awkward pods), under
+//! a matrix of webhook settings, the mutation of the pruned pod gives exactly the patch,
+//! warnings, mode (or error) of the whole pod; and malformed bodies are rejected identically.
+
+use std::path::{Path, PathBuf};
+
+use irsa_mutate::{
+    Associations, ComposeRoleArn, Config, ConfigMapMappings, MutateError, Mutation,
+    ServiceAccountInfo, ServiceAccountLookup,
+};
+use irsa_webhook::admission::{self, PodRequest};
+use serde_json::{Value, json};
+
+const UPSTREAM_FIXTURES: &str = "/work/shared/conformance/pod-identity-webhook";
+
+fn own_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mutate/testdata")
+}
+
+/// Every `*.pod.yaml` under `dir`, recursively, sorted.
+fn pod_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".pod.yaml") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn annotation(pod: &Value, key: &str) -> Option<String> {
+    pod.pointer("/metadata/annotations")?
+        .get(key)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Webhook settings to try: defaults, everything switched on, a custom prefix, and the
+/// settings the fixture itself asks for (its `testing.*` annotations).
+fn configs(pod: &Value) -> Vec<Config> {
+    let mut all_on = Config {
+        region: Some("eu-west-1".into()),
+        regional_sts: true,
+        token_expiration: 3600,
+        default_fs_group: Some(2000),
+        compose_role_arn: Some(ComposeRoleArn::from_region("eu-west-1", "111122223333")),
+        ..Config::default()
+    };
+    all_on.container_credentials.full_uri = "http://169.254.170.23/v1/credentials".into();
+    let custom_prefix = Config {
+        annotation_prefix: "irsa.example.com".into(),
+        mount_path: "/var/run/secrets/irsa/".into(),
+        ..Config::default()
+    };
+    let up = |k: &str| annotation(pod, &format!("testing.eks.amazonaws.com/{k}"));
+    let ours = |k: &str| annotation(pod, &format!("testing.irsa.dev/{k}"));
+    let mut own = Config::default();
+    if let Some(p) = ours("handler/annotationPrefix") {
+        own.annotation_prefix = p;
+    }
+    own.region = up("handler/region");
+    if let Some(p) = up("handler/mountPath") {
+        own.mount_path = p;
+    }
+    own.regional_sts = up("handler/injectSTS").as_deref() == Some("true");
+    if let Some(e) = up("handler/expiration").and_then(|e| e.parse().ok()) {
+        own.token_expiration = e;
+    }
+    own.default_fs_group = ours("handler/defaultFsGroup").and_then(|g| g.parse().ok());
+    let cc = &mut own.container_credentials;
+    for (key, slot) in [
+        ("audience", &mut cc.audience),
+        ("mountPath", &mut cc.mount_path),
+        ("volumeName", &mut cc.volume_name),
+        ("tokenPath", &mut cc.token_path),
+        ("uri", &mut cc.full_uri),
+    ] {
+        if let Some(v) = up(&format!("containercredentials/{key}")) {
+            *slot = v;
+        }
+    }
+    vec![Config::default(), all_on, custom_prefix, own]
+}
+
+/// ServiceAccounts to try: none, a role, a bare role name with every annotation set.
+fn service_accounts(prefix: &str) -> Vec<Option<ServiceAccountInfo>> {
+    let annotated = |pairs: &[(&str, &str)]| {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (format!("{prefix}/{k}"), (*v).to_owned()))
+            .collect();
+        Some(ServiceAccountInfo::from_annotations(&map, prefix))
+    };
+    vec![
+        None,
+        annotated(&[("role-arn", "arn:aws:iam::111122223333:role/app")]),
+        annotated(&[
+            ("role-arn", "app"),
+            ("audience", "example"),
+            ("sts-regional-endpoints", "false"),
+            ("token-expiration", "7200"),
+        ]),
+    ]
+}
+
+fn review(pod: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-1",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "ns",
+            "operation": "CREATE",
+            "object": pod,
+        }
+    }))
+    .unwrap()
+}
+
+fn mutate(
+    request: &PodRequest,
+    config: &Config,
+    sa: Option<&ServiceAccountInfo>,
+    mappings: &ConfigMapMappings,
+    associations: &Associations,
+) -> Result<Mutation, MutateError> {
+    let name = irsa_mutate::service_account_name(&request.pod);
+    let lookup =
+        ServiceAccountLookup::cached(sa).with_config_map(mappings.get(&request.namespace, name));
+    irsa_mutate::mutate(
+        &request.pod,
+        &request.namespace,
+        &lookup,
+        associations,
+        config,
+        &mut |n| n / 3,
+    )
+}
+
+/// Decodes `body` both ways and compares everything the server uses, under every setting.
+/// Returns how many mutations were compared.
+fn assert_same(what: &str, body: &[u8]) -> usize {
+    let full = admission::decode(body);
+    let pruned = admission::decode_pruned(body);
+    let (full, pruned) = match (full, pruned) {
+        (Ok(f), Ok(p)) => (f, p),
+        (f, p) => {
+            assert_eq!(f.err(), p.err(), "{what}: decode outcome differs");
+            return 0;
+        }
+    };
+    assert_eq!(full.envelope, pruned.envelope, "{what}: envelope");
+    assert_eq!(full.uid, pruned.uid, "{what}: uid");
+    assert_eq!(full.namespace, pruned.namespace, "{what}: namespace");
+    assert_eq!(
+        full.service_account_name(),
+        pruned.service_account_name(),
+        "{what}: service account"
+    );
+    let sa_name = full.service_account_name().to_owned();
+    let mut compared = 0;
+    for config in configs(&full.pod) {
+        let prefix = config.annotation_prefix.clone();
+        let mapping = format!(
+            r#"{{"{}/{sa_name}":{{"RoleARN":"arn:aws:iam::111122223333:role/mapped"}}}}"#,
+            full.namespace
+        );
+        let with_mapping = ConfigMapMappings::parse(&mapping).unwrap();
+        for sa in service_accounts(&prefix) {
+            for mappings in [&ConfigMapMappings::default(), &with_mapping] {
+                let cc: Associations = [(full.namespace.clone(), sa_name.clone())]
+                    .into_iter()
+                    .collect();
+                for associations in [&Associations::default(), &cc] {
+                    let a = mutate(&full, &config, sa.as_ref(), mappings, associations);
+                    let b = mutate(&pruned, &config, sa.as_ref(), mappings, associations);
+                    match (&a, &b) {
+                        (Ok(a), Ok(b)) => assert_eq!(
+                            a, b,
+                            "{what}: mutation differs (config {config:?}, sa {sa:?})"
+                        ),
+                        _ => assert_eq!(
+                            a.as_ref().map_err(ToString::to_string).err(),
+                            b.as_ref().map_err(ToString::to_string).err(),
+                            "{what}: outcome differs (config {config:?}, sa {sa:?})"
+                        ),
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    compared
+}
+
+#[test]
+fn pruned_decode_mutates_every_fixture_exactly_like_the_full_pod() {
+    let mut files = pod_files(&own_fixtures());
+    assert!(files.len() >= 19, "own fixtures missing");
+    let upstream = Path::new(UPSTREAM_FIXTURES);
+    if upstream.is_dir() {
+        let theirs = pod_files(upstream);
+        assert!(
+            theirs.len() >= 24,
+            "upstream fixtures missing in {UPSTREAM_FIXTURES}"
+        );
+        files.extend(theirs);
+    } else {
+        println!(
+            "upstream fixtures not found at {UPSTREAM_FIXTURES}: only irsa's own fixtures ran"
+        );
+    }
+    let mut compared = 0;
+    let mut mutated = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let pod: Value = serde_yaml::from_str(&text).unwrap();
+        let body = review(&pod);
+        compared += assert_same(&path.display().to_string(), &body);
+        // Some pods must actually be mutated, or the comparison proves little.
+        let request = admission::decode_pruned(&body).unwrap();
+        let role = ServiceAccountInfo {
+            role_arn: Some("arn:aws:iam::111122223333:role/app".into()),
+            ..Default::default()
+        };
+        let m = mutate(
+            &request,
+            &Config::default(),
+            Some(&role),
+            &ConfigMapMappings::default(),
+            &Associations::default(),
+        );
+        if m.is_ok_and(|m| !m.patch.0.is_empty()) {
+            mutated += 1;
+        }
+        // And the pod really is pruned: what the mutation does not read is gone.
+        assert_ne!(request.pod, pod, "{}: nothing was pruned", path.display());
+    }
+    assert!(mutated * 2 > files.len(), "too few fixtures mutate");
+    println!(
+        "{} fixtures, {compared} mutations compared, {mutated} mutated",
+        files.len()
+    );
+}
+
+#[test]
+fn upstream_sample_request_decodes_the_same() {
+    let path = Path::new(UPSTREAM_FIXTURES).join("hack/request.json");
+    let Ok(body) = std::fs::read(&path) else {
+        println!("{} not found: skipped", path.display());
+        return;
+    };
+    assert!(assert_same("hack/request.json", &body) > 0);
+}
+
+/// Pods written to trip a pruning decoder: wrong types on every path the mutation reads,
+/// repeated keys, escaped keys, nulls, deep unknown fields, and values the mutation copies
+/// nothing from.
+#[test]
+fn awkward_pods_mutate_the_same() {
+    let prefix = "eks.amazonaws.com";
+    let pods = [
+        // Repeated keys: the last value wins, in the first position.
+        format!(
+            r#"{{"spec":{{"containers":[{{"name":"a"}}]}},"metadata":{{"annotations":{{"{prefix}/skip-containers":"a","{prefix}/skip-containers":"b"}}}},"spec":{{"containers":[{{"name":"a"}},{{"name":"b","env":[{{"name":"AWS_REGION"}}],"env":null}}]}}}}"#
+        ),
+        // Escaped keys and values (not borrowable from the input).
+        format!(
+            r#"{{"sp\u0065c":{{"containers":[{{"n\u0061me":"a\"b","volumeMounts":[{{"name":"x","mountP\u0061th":"/var/run/secrets/eks.amazonaws.com/serviceaccount/"}}]}}]}},"metadata":{{"annotations":{{"{prefix}\/fs-group":"12"}}}}}}"#
+        ),
+        // Wrong types where the mutation expects objects or arrays.
+        r#"{"metadata":"x","spec":{"containers":[]}}"#.to_owned(),
+        r#"{"metadata":{"annotations":["a"]},"spec":{}}"#.to_owned(),
+        r#"{"metadata":{"labels":7},"spec":{}}"#.to_owned(),
+        r#"{"spec":{"containers":{"name":"a"}}}"#.to_owned(),
+        r#"{"spec":{"containers":["a",{"name":"b"}]}}"#.to_owned(),
+        r#"{"spec":{"containers":[{"name":"a","env":{"name":"x"}}]}}"#.to_owned(),
+        r#"{"spec":{"containers":[{"name":"a","volumeMounts":"m"}]}}"#.to_owned(),
+        r#"{"spec":{"initContainers":[{"name":1,"env":[1,null,{"name":2}]}],"volumes":{"a":1}}}"#
+            .to_owned(),
+        r#"{"spec":{"volumes":[1,{"name":"aws-iam-token"}],"securityContext":[],"nodeSelector":[1]}}"#
+            .to_owned(),
+        r#"{"spec":{"securityContext":{"fsGroup":null},"nodeSelector":{"kubernetes.io/os":"windows"}}}"#
+            .to_owned(),
+        r#"{"spec":null}"#.to_owned(),
+        r#"{"spec":[]}"#.to_owned(),
+        r#"{}"#.to_owned(),
+        r#"{"metadata":null,"spec":{"serviceAccountName":null,"containers":null}}"#.to_owned(),
+        // Annotations: non-string values, look-alike keys, an empty prefix.
+        format!(
+            r#"{{"metadata":{{"annotations":{{"{prefix}/fs-group":5,"x{prefix}/fs-group":"7","/skip-containers":"a","{prefix}/token-expiration":"3600"}}}},"spec":{{"containers":[{{"name":"a"}}]}}}}"#
+        ),
+        // Deep unknown fields, numbers of every kind, unicode.
+        r#"{"spec":{"containers":[{"name":"é\u00e9","x":[[[[{"y":[1,-2,3.5e10,18446744073709551615,{"z":null}]}]]]],"env":[{"name":"AWS_ROLE_ARN","valueFrom":{"a":[true,false]}}]}]},"status":{"phase":"Pending"}}"#
+            .to_owned(),
+        // Labels: the pod-identity label present, and with another value.
+        r#"{"metadata":{"labels":{"eks.amazonaws.com/pod-identity":"enabled","a":"b"}},"spec":{"containers":[{"name":"a"}]}}"#
+            .to_owned(),
+        r#"{"metadata":{"labels":{"eks.amazonaws.com/pod-identity":false}},"spec":{"containers":[{"name":"a"}]}}"#
+            .to_owned(),
+    ];
+    for (i, pod) in pods.iter().enumerate() {
+        let body = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","namespace":"ns","object":{pod}}}}}"#
+        );
+        assert!(assert_same(&format!("awkward pod {i}: {pod}"), body.as_bytes()) > 0);
+    }
+}
+
+/// Bodies a full decode rejects are rejected the same way, with the same message, even when
+/// the fault is in a part of the pod the pruned decode skips.
+#[test]
+fn malformed_bodies_are_rejected_identically() {
+    let wrap = |object: &str| {
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","object":{object}}}}}"#
+        )
+        .into_bytes()
+    };
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let mut bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b" ".to_vec(),
+        b"{".to_vec(),
+        br#"{"apiVersion":"admission.k8s.io/v1"}"#.to_vec(),
+        wrap(r#""a pod""#),
+        wrap("[]"),
+        wrap("null"),
+        wrap(r#"{"spec":{"containers":[{"name":"a","image":"x"}]"#),
+        wrap(r#"{"spec":{},"status":{"n":1e400}}"#),
+        wrap(r#"{"spec":{},"status":{"s":"\ud800"}}"#),
+        wrap(r#"{"spec":{},"status":{"s":"\x"}}"#),
+        wrap(r#"{"spec":{},"status":{"s":01}}"#),
+        wrap(&format!(r#"{{"spec":{{}},"status":{deep}}}"#)),
+        wrap(r#"{"spec":{},"status":{"a" 1}}"#),
+        wrap(r#"{"spec":{},"status":[1,]}"#),
+        br#"{"request":{"uid":5,"object":{}}}"#.to_vec(),
+        br#"{"request":{"object":{},"object":{}}}"#.to_vec(),
+    ];
+    // Invalid UTF-8 inside a skipped string.
+    let mut invalid = wrap(r#"{"spec":{},"status":{"s":"AB"}}"#);
+    let at = invalid.iter().position(|b| *b == b'A').unwrap();
+    invalid[at] = 0xff;
+    bodies.push(invalid);
+    for body in &bodies {
+        let full = admission::decode(body);
+        assert!(full.is_err(), "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            full.err(),
+            admission::decode_pruned(body).err(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
