@@ -10,7 +10,6 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::pruned::PrunedPod;
 
@@ -232,7 +231,7 @@ struct ResponseOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<StatusOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<Box<RawValue>>,
+    patch: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -251,35 +250,68 @@ pub fn allow(
     patch: Option<&json_patch::Patch>,
     warnings: &[String],
 ) -> Vec<u8> {
-    let patch = patch.map(|p| {
-        // A Patch is a list of plain serde values: serialising it cannot fail.
+    let json = patch.map(|p| {
         let mut json = Vec::with_capacity(1024);
+        // A Patch is a list of plain serde values: serialising it cannot fail.
         if serde_json::to_writer(&mut json, p).is_err() {
             json = b"[]".to_vec();
         }
-        // The base64 alphabet needs no JSON escaping: write the quoted string as a raw value
-        // instead of running it through the string escaper byte by byte (a measurable share
-        // of a request, see docs/webhook.md "Performance").
-        let mut quoted = String::with_capacity(json.len().div_ceil(3) * 4 + 2);
-        quoted.push('"');
-        base64::engine::general_purpose::STANDARD.encode_string(&json, &mut quoted);
-        quoted.push('"');
-        // A quoted base64 string is always valid JSON, so the fallback (`null`) is never used.
-        RawValue::from_string(quoted).unwrap_or_default()
+        json
     });
-    let patch_type = patch.as_ref().map(|_| "JSONPatch");
-    encode(&ReviewOut {
-        api_version: &envelope.api_version,
-        kind: &envelope.kind,
-        response: ResponseOut {
-            uid,
-            allowed: true,
-            status: None,
-            patch,
-            patch_type,
-            warnings,
-        },
-    })
+    allow_json(envelope, uid, json.as_deref(), warnings)
+}
+
+/// Like [`allow`], with the JSON Patch already serialised (`patch_json`, a JSON array).
+///
+/// The reply is written in one pass into one buffer sized up front: the patch is base64-encoded
+/// straight into it (the base64 alphabet needs no JSON escaping). The bytes are those serde
+/// would write for the same reply (field order `apiVersion`, `kind`, `response`: `uid`,
+/// `allowed`, then `patch`/`patchType` and `warnings` only when present).
+pub fn allow_json(
+    envelope: &Envelope,
+    uid: &str,
+    patch_json: Option<&[u8]>,
+    warnings: &[String],
+) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let patch_len = patch_json.map_or(0, |p| p.len().div_ceil(3) * 4);
+    let strings = envelope.api_version.len() + envelope.kind.len() + uid.len();
+    let warned: usize = warnings.iter().map(|w| w.len() + 8).sum();
+    let mut out = Vec::with_capacity(128 + strings + patch_len + warned);
+    out.extend_from_slice(br#"{"apiVersion":"#);
+    json_string(&mut out, &envelope.api_version);
+    out.extend_from_slice(br#","kind":"#);
+    json_string(&mut out, &envelope.kind);
+    out.extend_from_slice(br#","response":{"uid":"#);
+    json_string(&mut out, uid);
+    out.extend_from_slice(br#","allowed":true"#);
+    if let Some(patch) = patch_json {
+        out.extend_from_slice(br#","patch":""#);
+        let at = out.len();
+        out.resize(at + patch_len, 0);
+        // The slice has exactly the encoded length, so encoding cannot run out of room.
+        let written = b64.encode_slice(patch, &mut out[at..]).unwrap_or(0);
+        out.truncate(at + written);
+        out.extend_from_slice(br#"","patchType":"JSONPatch""#);
+    }
+    if !warnings.is_empty() {
+        out.extend_from_slice(br#","warnings":["#);
+        for (i, warning) in warnings.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_string(&mut out, warning);
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Serialises the reply to a body that could not be decoded (`allowed: false`).
@@ -302,7 +334,7 @@ pub fn reject(rejection: &Rejection) -> Vec<u8> {
 
 fn encode(review: &ReviewOut<'_>) -> Vec<u8> {
     // Only strings, bools and options of them: serialisation cannot fail.
-    let size = 256 + review.response.patch.as_ref().map_or(0, |p| p.get().len());
+    let size = 256 + review.response.patch.as_ref().map_or(0, String::len);
     let mut out = Vec::with_capacity(size);
     let _ = serde_json::to_writer(&mut out, review);
     out
@@ -367,6 +399,49 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.uid, "x");
         assert!(err.message.contains("string"), "{}", err.message);
+    }
+
+    #[test]
+    fn should_write_allow_replies_byte_for_byte_as_serde_does() {
+        let envelopes = [
+            Envelope::default(),
+            Envelope {
+                api_version: API_VERSION_V1BETA1.into(),
+                kind: "Admission\"Review\\\u{1}é".into(),
+            },
+        ];
+        let patches: [Option<&[u8]>; 4] =
+            [None, Some(b""), Some(b"[]"), Some(br#"[{"op":"add"}]"#)];
+        let warnings = [
+            vec![],
+            vec!["one \"quoted\"\n".to_owned(), "two ✓".to_owned()],
+        ];
+        for envelope in &envelopes {
+            for uid in ["", "705ab4f5-6393-11e8-b7cc-42010a800002", "\u{7f}\t"] {
+                for patch in patches {
+                    for warnings in &warnings {
+                        let ours = allow_json(envelope, uid, patch, warnings);
+                        let b64 = base64::engine::general_purpose::STANDARD;
+                        let serde = encode(&ReviewOut {
+                            api_version: &envelope.api_version,
+                            kind: &envelope.kind,
+                            response: ResponseOut {
+                                uid,
+                                allowed: true,
+                                status: None,
+                                patch: patch.map(|p| b64.encode(p)),
+                                patch_type: patch.map(|_| "JSONPatch"),
+                                warnings,
+                            },
+                        });
+                        assert_eq!(
+                            String::from_utf8(ours).unwrap(),
+                            String::from_utf8(serde).unwrap()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

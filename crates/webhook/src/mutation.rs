@@ -31,8 +31,13 @@ pub fn admit(
     associations: &Associations,
 ) -> Result<Outcome, String> {
     let name = irsa_mutate::service_account_name(&request.pod);
-    let lookup = ServiceAccountLookup::cached(found.service_account())
-        .with_config_map(mappings.get(&request.namespace, name));
+    // `get` formats two keys: skip it when there is nothing to find (no ConfigMap).
+    let mapping = if mappings.is_empty() {
+        None
+    } else {
+        mappings.get(&request.namespace, name)
+    };
+    let lookup = ServiceAccountLookup::cached(found.service_account()).with_config_map(mapping);
     let mutation = irsa_mutate::mutate(
         &request.pod,
         &request.namespace,

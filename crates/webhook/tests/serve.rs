@@ -258,6 +258,30 @@ async fn is_ready_only_after_the_cache_synced() {
 }
 
 #[tokio::test]
+async fn answers_probes_and_unknown_paths_as_before() {
+    let h = Harness::start(Options::default()).await;
+    h.synced().await;
+    let c = &h.client;
+    let ok = c.get(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(
+        ok.headers()["content-type"],
+        "text/plain; charset=utf-8",
+        "probe content type"
+    );
+    assert_eq!(ok.text().await.unwrap(), "ok");
+    let head = c.head(h.url("/readyz")).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(head.text().await.unwrap(), "");
+    let post = c.post(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(post.status().as_u16(), 405);
+    assert_eq!(post.headers()["allow"], "GET,HEAD");
+    let missing = c.get(h.url("/mutate/")).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(missing.text().await.unwrap(), "");
+}
+
+#[tokio::test]
 async fn exposes_upstream_metrics() {
     let h = Harness::start(Options::default()).await;
     h.api
