@@ -5,6 +5,8 @@
 //! the container-credentials [`Associations`] and the webhook [`Config`], and returns a
 //! [`Mutation`]: a JSON Patch, warnings and the selected [`Mode`]. No I/O, no clock: the only
 //! randomness (jittered token expiration in container-credentials mode) is an input.
+//! [`mutate_json`] is the same mutation with the patch written straight as JSON text (the
+//! bytes serde_json writes for [`Mutation::patch`]), for servers that only send it on.
 //!
 //! The behaviour is that of `aws/amazon-eks-pod-identity-webhook` (mode precedence, env var
 //! names and order, volume, mounts, `skip-containers`, token expiration with its 600 s floor,
@@ -39,13 +41,14 @@ mod associations;
 mod config;
 mod error;
 mod mutate;
+mod patch;
 mod service_account;
 mod text;
 
 pub use associations::Associations;
 pub use config::*;
 pub use error::{AssociationsError, ConfigMapError, MutateError};
-pub use mutate::{Mode, Mutation, mutate, service_account_name};
+pub use mutate::{Mode, Mutation, MutationSummary, mutate, mutate_json, service_account_name};
 pub use service_account::{
     ConfigMapMapping, ConfigMapMappings, ServiceAccountInfo, ServiceAccountLookup, parse_go_bool,
     role_arn_looks_valid,

@@ -3,9 +3,8 @@
 
 use std::borrow::Cow;
 
-use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, Patch, PatchOperation};
-use serde_json::{Map, Value, json};
+use json_patch::Patch;
+use serde_json::{Map, Value};
 
 use crate::associations::Associations;
 use crate::config::{
@@ -13,6 +12,7 @@ use crate::config::{
     MIN_TOKEN_EXPIRATION, POD_IDENTITY_LABEL,
 };
 use crate::error::MutateError;
+use crate::patch::{Item, Op, Tok, Val, Volume, to_patch, write_json};
 use crate::service_account::{
     ServiceAccountLookup, annotation_key_matches, parse_expiration, role_arn_looks_valid,
 };
@@ -54,14 +54,13 @@ pub struct Mutation {
     pub mode: Mode,
 }
 
-impl Mutation {
-    fn unmutated() -> Self {
-        Self {
-            patch: Patch(Vec::new()),
-            warnings: Vec::new(),
-            mode: Mode::None,
-        }
-    }
+/// The result of [`mutate_json`]: [`Mutation`] without the patch, which was written as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MutationSummary {
+    /// As [`Mutation::warnings`].
+    pub warnings: Vec<String>,
+    /// As [`Mutation::mode`].
+    pub mode: Mode,
 }
 
 /// The name of the pod's ServiceAccount (`spec.serviceAccountName`, `default` when empty).
@@ -105,6 +104,64 @@ pub fn mutate(
     config: &Config,
     random: &mut dyn FnMut(i64) -> i64,
 ) -> Result<Mutation, MutateError> {
+    let mut patch = Patch(Vec::new());
+    let (warnings, mode) = run(
+        pod,
+        namespace,
+        sa,
+        associations,
+        config,
+        random,
+        &mut |ops| {
+            patch = to_patch(ops);
+        },
+    )?;
+    Ok(Mutation {
+        patch,
+        warnings,
+        mode,
+    })
+}
+
+/// The same mutation as [`mutate`], with the patch appended to `out` as JSON text instead of
+/// returned as a [`Patch`]: exactly the bytes `serde_json::to_writer(out, &mutation.patch)`
+/// would write (`[]` when nothing changes), produced without building any JSON value. This is
+/// what the admission server uses; [`mutate`] is the same code path with the operations
+/// turned into serde values.
+pub fn mutate_json(
+    pod: &Value,
+    namespace: &str,
+    sa: &ServiceAccountLookup<'_>,
+    associations: &Associations,
+    config: &Config,
+    random: &mut dyn FnMut(i64) -> i64,
+    out: &mut Vec<u8>,
+) -> Result<MutationSummary, MutateError> {
+    let (warnings, mode) = run(
+        pod,
+        namespace,
+        sa,
+        associations,
+        config,
+        random,
+        &mut |ops| {
+            write_json(ops, out);
+        },
+    )?;
+    Ok(MutationSummary { warnings, mode })
+}
+
+/// The mutation: selects the mode, collects the operations and hands them to `finish` (also
+/// when there are none), then returns the warnings and the mode.
+fn run(
+    pod: &Value,
+    namespace: &str,
+    sa: &ServiceAccountLookup<'_>,
+    associations: &Associations,
+    config: &Config,
+    random: &mut dyn FnMut(i64) -> i64,
+    finish: &mut dyn FnMut(&[Op<'_>]),
+) -> Result<(Vec<String>, Mode), MutateError> {
     let pod_obj = pod.as_object().ok_or(MutateError::NotAnObject)?;
     let spec = match pod_obj.get("spec") {
         Some(Value::Object(spec)) => spec,
@@ -210,7 +267,10 @@ pub fn mutate(
                     m.token_expiration
                 },
             ),
-            _ => return Ok(Mutation::unmutated()),
+            _ => {
+                finish(&[]);
+                return Ok((Vec::new(), Mode::None));
+            }
         }
     };
     if plan.mode == Mode::Irsa && !role_arn_looks_valid(plan.role_arn) {
@@ -269,11 +329,8 @@ pub fn mutate(
         }
     }
 
-    Ok(Mutation {
-        patch: Patch(ops),
-        warnings,
-        mode: plan.mode,
-    })
+    finish(&ops);
+    Ok((warnings, plan.mode))
 }
 
 /// The pod annotation `<prefix>/<name>`, when it is a string.
@@ -295,40 +352,31 @@ fn invalid(path: &str, expected: &'static str) -> MutateError {
     }
 }
 
-fn add<'t>(
-    tokens: impl IntoIterator<Item: Into<json_patch::jsonptr::Token<'t>>>,
-    value: Value,
-) -> PatchOperation {
-    PatchOperation::Add(AddOperation {
-        path: PointerBuf::from_tokens(tokens),
-        value,
-    })
-}
-
 /// `metadata.labels["eks.amazonaws.com/pod-identity"] = "enabled"` (§3.7), creating parents.
 fn label_op(
     metadata: Option<&Map<String, Value>>,
-    ops: &mut Vec<PatchOperation>,
+    ops: &mut Vec<Op<'_>>,
 ) -> Result<(), MutateError> {
     let Some(metadata) = metadata else {
-        ops.push(add(
-            ["metadata"],
-            json!({"labels": {POD_IDENTITY_LABEL: "enabled"}}),
-        ));
+        ops.push(Op::add(&[Tok::Key("metadata")], Val::MetadataWithLabel));
         return Ok(());
     };
     match metadata.get("labels") {
         None | Some(Value::Null) => {
-            ops.push(add(
-                ["metadata", "labels"],
-                json!({POD_IDENTITY_LABEL: "enabled"}),
+            ops.push(Op::add(
+                &[Tok::Key("metadata"), Tok::Key("labels")],
+                Val::Labels,
             ));
         }
         Some(Value::Object(labels)) => {
             if labels.get(POD_IDENTITY_LABEL).and_then(Value::as_str) != Some("enabled") {
-                ops.push(add(
-                    ["metadata", "labels", POD_IDENTITY_LABEL],
-                    json!("enabled"),
+                ops.push(Op::add(
+                    &[
+                        Tok::Key("metadata"),
+                        Tok::Key("labels"),
+                        Tok::Key(POD_IDENTITY_LABEL),
+                    ],
+                    Val::Enabled,
                 ));
             }
         }
@@ -338,42 +386,31 @@ fn label_op(
 }
 
 /// The projected token volume (§3.6): added (prepended) only when no volume has its name.
-fn volume_op(
+fn volume_op<'p>(
     spec: &Map<String, Value>,
-    plan: &Plan<'_>,
-    ops: &mut Vec<PatchOperation>,
+    plan: &Plan<'p>,
+    ops: &mut Vec<Op<'p>>,
 ) -> Result<(), MutateError> {
-    // Built by moving maps into place: `json!` would deep-copy an embedded map.
-    let object = |entries: Vec<(&str, Value)>| {
-        Value::Object(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-        )
+    let volume = Volume {
+        name: plan.volume_name,
+        audience: plan.audience,
+        expiration: plan.expiration,
+        token_path: plan.token_path,
     };
-    let mut token = Vec::with_capacity(3);
-    if !plan.audience.is_empty() {
-        token.push(("audience", Value::from(plan.audience)));
-    }
-    token.push(("expirationSeconds", Value::from(plan.expiration)));
-    token.push(("path", Value::from(plan.token_path)));
-    let source = object(vec![("serviceAccountToken", object(token))]);
-    let volume = object(vec![
-        ("name", Value::from(plan.volume_name)),
-        (
-            "projected",
-            object(vec![("sources", Value::Array(vec![source]))]),
-        ),
-    ]);
     match spec.get("volumes") {
-        None | Some(Value::Null) => ops.push(add(["spec", "volumes"], json!([volume]))),
+        None | Some(Value::Null) => ops.push(Op::add(
+            &[Tok::Key("spec"), Tok::Key("volumes")],
+            Val::Volumes(volume),
+        )),
         Some(Value::Array(volumes)) => {
             let exists = volumes
                 .iter()
                 .any(|v| v.get("name").and_then(Value::as_str) == Some(plan.volume_name));
             if !exists {
-                ops.push(add(["spec", "volumes", "0"], volume));
+                ops.push(Op::add(
+                    &[Tok::Key("spec"), Tok::Key("volumes"), Tok::Key("0")],
+                    Val::Volume(volume),
+                ));
             }
         }
         Some(_) => return Err(invalid("/spec/volumes", "an array")),
@@ -389,7 +426,7 @@ fn fs_group_op(
     prefix: &str,
     config: &Config,
     warnings: &mut Vec<String>,
-    ops: &mut Vec<PatchOperation>,
+    ops: &mut Vec<Op<'_>>,
 ) -> Result<(), MutateError> {
     let from_annotation = match annotation {
         Some(v) => match v.parse::<i64>() {
@@ -408,11 +445,21 @@ fn fs_group_op(
     };
     match spec.get("securityContext") {
         None | Some(Value::Null) => {
-            ops.push(add(["spec", "securityContext"], json!({"fsGroup": group})));
+            ops.push(Op::add(
+                &[Tok::Key("spec"), Tok::Key("securityContext")],
+                Val::SecurityContext(group),
+            ));
         }
         Some(Value::Object(sc)) => {
             if sc.get("fsGroup").is_none_or(Value::is_null) {
-                ops.push(add(["spec", "securityContext", "fsGroup"], json!(group)));
+                ops.push(Op::add(
+                    &[
+                        Tok::Key("spec"),
+                        Tok::Key("securityContext"),
+                        Tok::Key("fsGroup"),
+                    ],
+                    Val::FsGroup(group),
+                ));
             }
         }
         Some(_) => return Err(invalid("/spec/securityContext", "an object")),
@@ -439,17 +486,18 @@ struct ContainerContext<'a> {
     token_dir: Cow<'a, str>,
 }
 
-impl ContainerContext<'_> {
+impl<'a> ContainerContext<'a> {
     /// Env vars and the volumeMount for one container (§3.4, §3.5), as surgical `add` ops.
     fn container_ops(
         &self,
-        field: &str,
+        field: &'static str,
         index: usize,
         container: &Map<String, Value>,
         warnings: &mut Vec<String>,
-        ops: &mut Vec<PatchOperation>,
+        ops: &mut Vec<Op<'a>>,
     ) -> Result<(), MutateError> {
-        let plan = self.plan;
+        let plan: &'a Plan<'a> = self.plan;
+        let config: &'a Config = self.config;
         let name = container
             .get("name")
             .and_then(Value::as_str)
@@ -457,10 +505,9 @@ impl ContainerContext<'_> {
         if self.skip.iter().any(|s| s == name) {
             return Ok(());
         }
-        let idx = index.to_string();
-        let base = ["spec", field, idx.as_str()];
-        let env = list(container, "env", &base)?;
-        let mounts = list(container, "volumeMounts", &base)?;
+        let base = [Tok::Key("spec"), Tok::Key(field), Tok::Index(index)];
+        let env = list(container, field, index, "env")?;
+        let mounts = list(container, field, index, "volumeMounts")?;
 
         // irsa improvement (upstream #159): another volume already mounted at the token path
         // would make the pod invalid ("must be unique"); leave this container alone.
@@ -499,11 +546,11 @@ impl ContainerContext<'_> {
         }
 
         let mut new_env = Vec::new();
-        let var = |name: &str, value: &str| json!({"name": name, "value": value});
+        let var = Item::Var;
         if plan.regional_sts && !sts_defined {
             new_env.push(var("AWS_STS_REGIONAL_ENDPOINTS", "regional"));
         }
-        if let Some(region) = self.config.region.as_deref().filter(|r| !r.is_empty())
+        if let Some(region) = config.region.as_deref().filter(|r| !r.is_empty())
             && !region_defined
         {
             new_env.push(var("AWS_DEFAULT_REGION", region));
@@ -512,7 +559,7 @@ impl ContainerContext<'_> {
         if !credentials_defined {
             match plan.mode {
                 Mode::ContainerCredentials => {
-                    let uri = &self.config.container_credentials.full_uri;
+                    let uri = &config.container_credentials.full_uri;
                     new_env.push(var("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri));
                     new_env.push(var(
                         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
@@ -532,8 +579,7 @@ impl ContainerContext<'_> {
             .iter()
             .any(|m| m.get("name").and_then(Value::as_str) == Some(plan.volume_name));
         if !has_mount {
-            let mount =
-                json!({"name": plan.volume_name, "readOnly": true, "mountPath": plan.mount_path});
+            let mount = Item::Mount(plan.volume_name, plan.mount_path);
             append(ops, &base, "volumeMounts", mounts.is_some(), vec![mount]);
         }
         Ok(())
@@ -543,33 +589,41 @@ impl ContainerContext<'_> {
 /// A container list field (`env`, `volumeMounts`): `None` when absent or null.
 fn list<'v>(
     container: &'v Map<String, Value>,
+    field: &str,
+    index: usize,
     key: &str,
-    base: &[&str; 3],
 ) -> Result<Option<&'v [Value]>, MutateError> {
     match container.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => Ok(Some(items)),
-        Some(_) => Err(invalid(&format!("/{}/{key}", base.join("/")), "an array")),
+        Some(_) => Err(invalid(&format!("/spec/{field}/{index}/{key}"), "an array")),
     }
 }
 
 /// Appends `items` to the list `key` of the container at `base`: one `add .../-` per item when
 /// the list exists, else one `add` creating it.
-fn append(
-    ops: &mut Vec<PatchOperation>,
-    base: &[&str; 3],
-    key: &str,
+fn append<'a>(
+    ops: &mut Vec<Op<'a>>,
+    base: &[Tok<'a>; 3],
+    key: &'static str,
     exists: bool,
-    items: Vec<Value>,
+    items: Vec<Item<'a>>,
 ) {
     if items.is_empty() {
         return;
     }
+    let [spec, field, index] = *base;
     if exists {
         for item in items {
-            ops.push(add(base.iter().copied().chain([key, "-"]), item));
+            ops.push(Op::add(
+                &[spec, field, index, Tok::Key(key), Tok::Key("-")],
+                Val::Item(item),
+            ));
         }
     } else {
-        ops.push(add(base.iter().copied().chain([key]), Value::Array(items)));
+        ops.push(Op::add(
+            &[spec, field, index, Tok::Key(key)],
+            Val::Items(items),
+        ));
     }
 }

@@ -52,7 +52,7 @@ fn main() {
             bytes += black_box(&request).uid.len();
             continue;
         }
-        let Ok(outcome) = mutation::admit(&config, &request, &found, &mappings, &associations)
+        let Ok(outcome) = mutation::admit_json(&config, &request, &found, &mappings, &associations)
         else {
             panic!("the bench pod does not mutate");
         };
@@ -60,10 +60,10 @@ fn main() {
             bytes += black_box(&outcome).warnings.len();
             continue;
         }
-        let body = admission::allow(
+        let body = admission::allow_json(
             &request.envelope,
             &request.uid,
-            outcome.patch.as_ref(),
+            outcome.patch.as_deref(),
             &outcome.warnings,
         );
         bytes += black_box(body).len();

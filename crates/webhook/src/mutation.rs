@@ -21,6 +21,68 @@ pub struct Outcome {
     pub method: Option<PodMethod>,
 }
 
+/// What the mutation decided for one pod, with the patch as JSON text ([`admit_json`]).
+#[derive(Debug, Default)]
+pub struct JsonOutcome {
+    /// The JSON Patch as JSON text, `None` when the pod is not mutated (as [`Outcome::patch`]).
+    pub patch: Option<Vec<u8>>,
+    /// Warnings returned to the client (`response.warnings`).
+    pub warnings: Vec<String>,
+    /// The mode, for `pod_identity_webhook_pod_count`.
+    pub method: Option<PodMethod>,
+}
+
+fn lookup<'a>(
+    request: &PodRequest,
+    found: &'a Found,
+    mappings: &'a ConfigMapMappings,
+) -> ServiceAccountLookup<'a> {
+    let name = irsa_mutate::service_account_name(&request.pod);
+    // `get` formats two keys: skip it when there is nothing to find (no ConfigMap).
+    let mapping = if mappings.is_empty() {
+        None
+    } else {
+        mappings.get(&request.namespace, name)
+    };
+    ServiceAccountLookup::cached(found.service_account()).with_config_map(mapping)
+}
+
+fn method(mode: Mode) -> Option<PodMethod> {
+    match mode {
+        Mode::None => None,
+        Mode::Irsa => Some(PodMethod::StsWebIdentity),
+        Mode::ContainerCredentials => Some(PodMethod::ContainerCredentials),
+    }
+}
+
+/// Like [`admit`], with the patch written as JSON text by [`irsa_mutate::mutate_json`] (no
+/// JSON values built): what the server uses.
+pub fn admit_json(
+    config: &Config,
+    request: &PodRequest,
+    found: &Found,
+    mappings: &ConfigMapMappings,
+    associations: &Associations,
+) -> Result<JsonOutcome, String> {
+    let mut patch = Vec::with_capacity(1024);
+    let summary = irsa_mutate::mutate_json(
+        &request.pod,
+        &request.namespace,
+        &lookup(request, found, mappings),
+        associations,
+        config,
+        &mut random_below,
+        &mut patch,
+    )
+    .map_err(|e| e.to_string())?;
+    let method = method(summary.mode);
+    Ok(JsonOutcome {
+        patch: method.map(|_| patch),
+        warnings: summary.warnings,
+        method,
+    })
+}
+
 /// Runs the mutation for `request`. `Err` is a message for an `allowed: false` reply (the
 /// object is not a usable Pod).
 pub fn admit(
@@ -30,14 +92,7 @@ pub fn admit(
     mappings: &ConfigMapMappings,
     associations: &Associations,
 ) -> Result<Outcome, String> {
-    let name = irsa_mutate::service_account_name(&request.pod);
-    // `get` formats two keys: skip it when there is nothing to find (no ConfigMap).
-    let mapping = if mappings.is_empty() {
-        None
-    } else {
-        mappings.get(&request.namespace, name)
-    };
-    let lookup = ServiceAccountLookup::cached(found.service_account()).with_config_map(mapping);
+    let lookup = lookup(request, found, mappings);
     let mutation = irsa_mutate::mutate(
         &request.pod,
         &request.namespace,
@@ -47,11 +102,7 @@ pub fn admit(
         &mut random_below,
     )
     .map_err(|e| e.to_string())?;
-    let method = match mutation.mode {
-        Mode::None => None,
-        Mode::Irsa => Some(PodMethod::StsWebIdentity),
-        Mode::ContainerCredentials => Some(PodMethod::ContainerCredentials),
-    };
+    let method = method(mutation.mode);
     Ok(Outcome {
         patch: method.map(|_| mutation.patch),
         warnings: mutation.warnings,

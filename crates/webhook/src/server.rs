@@ -410,7 +410,7 @@ async fn handle_mutate(app: &App, request: Request<Incoming>) -> Response<Full<B
         app.cache.lookup(&request.namespace, sa_name).await
     };
     let mappings = app.cache.mappings();
-    match mutation::admit(&app.config, &request, &found, &mappings, &associations) {
+    match mutation::admit_json(&app.config, &request, &found, &mappings, &associations) {
         Ok(outcome) => {
             if let Some(method) = outcome.method {
                 app.metrics.pod_mutated(method);
@@ -421,10 +421,10 @@ async fn handle_mutate(app: &App, request: Request<Incoming>) -> Response<Full<B
                 mutated = outcome.patch.is_some(),
                 "admission reviewed"
             );
-            json_response(admission::allow(
+            json_response(admission::allow_json(
                 &request.envelope,
                 &request.uid,
-                outcome.patch.as_ref(),
+                outcome.patch.as_deref(),
                 &outcome.warnings,
             ))
         }
