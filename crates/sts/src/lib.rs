@@ -15,6 +15,7 @@ pub mod iam;
 pub mod metrics;
 pub mod oidc;
 pub mod protocol;
+pub mod random;
 pub mod server;
 pub mod sigv4;
 pub mod store;

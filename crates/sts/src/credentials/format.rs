@@ -10,8 +10,7 @@ const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// Fills `buf` from the system RNG.
 pub(crate) fn fill_random(buf: &mut [u8]) {
-    // aws-lc's RNG does not fail on supported platforms; a failure is unrecoverable.
-    aws_lc_rs::rand::fill(buf).expect("system random number generator");
+    crate::random::fill(buf);
 }
 
 /// Lowercase hex.

@@ -288,7 +288,8 @@ pub async fn assume_role_with_web_identity(
         "AssumeRoleWithWebIdentity granted"
     );
 
-    let mut w = XmlWriter::new();
+    // Room for the whole result (the session token is most of it): no regrowth.
+    let mut w = XmlWriter::with_capacity(creds.session_token.len() + 1024);
     w.elem("Audience", &audience);
     params::write_assumed_role_user(&mut w, &creds);
     w.elem("Provider", &provider.arn);
