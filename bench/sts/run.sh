@@ -19,7 +19,10 @@
 #    of its SQLite state, signature, trust policy, credentials sealed with AES-256-GCM);
 #    the server's CPU time per call is read from /proc/PID/stat;
 # 5. the same load with an ES256 token (ES256=0 skips it);
-# 6. the same load against `moto_server` (which accepts any token).
+# 6. the same load against `moto_server` (which accepts any token);
+# 7. the transport ceiling: the same load against a bare hyper server that answers with
+#    irsa's own reply (loopback TCP + HTTP only). Transport and the signature check share the
+#    cores, so 1 / (1/transport + 1/verification) is the most any server can do here.
 # Every call carries the same token and the server verifies its signature on every call
 # (irsa keeps no verified-token cache).
 # Load generator and servers share this machine's cores; run on an idle machine.
@@ -33,15 +36,17 @@ MOTO=${MOTO:-1}
 STS_PORT=${STS_PORT:-18190}
 ISSUER_PORT=${ISSUER_PORT:-18191}
 MOTO_PORT=${MOTO_PORT:-18192}
+CANNED_PORT=${CANNED_PORT:-18193}
 ADMIN_ID=AKIABENCHADMIN000001
 ADMIN_SECRET=bench-admin-secret-0123456789abcdefghijk
 
-# SKIP_BUILD=1 reuses target/release/irsa; LOADGEN=path picks a prebuilt load generator.
+# SKIP_BUILD=1 reuses target/release/irsa; IRSA=path and LOADGEN=path pick prebuilt binaries.
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --quiet -p irsa --bin irsa
   CARGO_TARGET_DIR="$PWD/target" cargo build --release --quiet --manifest-path bench/sts/loadgen/Cargo.toml
 fi
 bin=target/release
+irsa_bin=${IRSA:-$bin/irsa}
 loadgen=${LOADGEN:-$bin/irsa-sts-loadgen}
 venv=target/test-venv
 [ -x "$venv/bin/aws" ] || { echo "run scripts/test.sh once to create $venv (AWS CLI)"; exit 1; }
@@ -55,7 +60,7 @@ trap cleanup EXIT
 wrap=()
 # CALLGRIND=FILE runs the server under callgrind (instruction counts of the measured calls only).
 [ -n "${CALLGRIND:-}" ] && wrap=(valgrind --tool=callgrind "--callgrind-out-file=$CALLGRIND")
-"${wrap[@]}" "$bin/irsa" sts serve --listen "127.0.0.1:$STS_PORT" --state :memory: --allow-http-issuers \
+"${wrap[@]}" "$irsa_bin" sts serve --listen "127.0.0.1:$STS_PORT" --state :memory: --allow-http-issuers \
   --admin-access-key-id "$ADMIN_ID" --admin-secret-access-key "$ADMIN_SECRET" \
   > "$tmp/sts.out" 2> "$tmp/sts.log" & spid=$!; pids+=($spid)
 until curl -sf "http://127.0.0.1:$STS_PORT/readyz" >/dev/null && [ -s "$tmp/token" ]; do
@@ -83,7 +88,7 @@ echo "$ceiling"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # One call first: it fetches the issuer's keys, which the measured calls then share.
-curl -sf -o /dev/null "http://127.0.0.1:$STS_PORT/" --data-urlencode Action=AssumeRoleWithWebIdentity \
+curl -sf -o "$tmp/response.xml" "http://127.0.0.1:$STS_PORT/" --data-urlencode Action=AssumeRoleWithWebIdentity \
   --data-urlencode Version=2011-06-15 --data-urlencode "RoleArn=$role" \
   --data-urlencode RoleSessionName=warm --data-urlencode "WebIdentityToken@$tmp/token"
 
@@ -139,17 +144,30 @@ if [ "$MOTO" = 1 ]; then
   echo "$moto"
 fi
 
-python3 - "$ceiling" "$irsa" "$moto" "$es256" "$cpu_us" <<'PY'
+echo "== transport ceiling: a hyper server answering every call with irsa's own reply (no STS work)"
+"$loadgen" canned --listen "127.0.0.1:$CANNED_PORT" --response "$tmp/response.xml" & cpid=$!; pids+=($cpid)
+until curl -s -o /dev/null "http://127.0.0.1:$CANNED_PORT/"; do kill -0 "$cpid"; sleep 0.05; done
+transport=$("$loadgen" load --url "http://127.0.0.1:$CANNED_PORT" --role-arn "$role" \
+  --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
+echo "$transport"
+
+python3 - "$ceiling" "$irsa" "$moto" "$es256" "$cpu_us" "$transport" <<'PY'
 import json, sys
 ceiling, irsa, moto, es256 = (json.loads(a) for a in sys.argv[1:5])
 cpu_us = sys.argv[5]
+transport = json.loads(sys.argv[6])
 c = ceiling["rs256_jwt_verify_per_s"]
 print(f"== summary: irsa {irsa['calls_per_s']:.0f} calls/s (p50 {irsa['p50_us']} us, p99 {irsa['p99_us']} us, errors {irsa['errors']}), every call verifies its RS256 signature")
 print(f"   RS256 verification ceiling {c:.0f}/s -> ratio {irsa['calls_per_s'] / c:.2f} (goal >= 0.5)")
 print(f"   server CPU per call {cpu_us} us, load generator {irsa.get('loadgen_cpu_us_per_call')} us (user+system; one RS256 check at the ceiling rate: {ceiling['threads'] * 1e6 / c:.0f} us)")
+t = transport["calls_per_s"]
+# Transport and verification share the same cores, so their costs per call add up.
+bound = 1 / (1 / t + 1 / c)
+print(f"   transport ceiling {t:.0f} calls/s (loopback HTTP, no STS work); with one RS256 check per call the same cores can do at most {bound:.0f}/s = {bound / c:.2f} of the verification ceiling; irsa reaches {irsa['calls_per_s'] / bound:.2f} of that bound")
 if es256:
     e = ceiling["es256_jwt_verify_per_s"]
-    print(f"   ES256: irsa {es256['calls_per_s']:.0f} calls/s (errors {es256['errors']}), ceiling {e:.0f}/s -> ratio {es256['calls_per_s'] / e:.2f}")
+    ebound = 1 / (1 / t + 1 / e)
+    print(f"   ES256: irsa {es256['calls_per_s']:.0f} calls/s (errors {es256['errors']}), ceiling {e:.0f}/s -> ratio {es256['calls_per_s'] / e:.2f} (bound with transport {ebound:.0f}/s, irsa at {es256['calls_per_s'] / ebound:.2f} of it)")
 if moto:
     print(f"   moto {moto['calls_per_s']:.0f} calls/s (errors {moto['errors']}) -> irsa/moto {irsa['calls_per_s'] / max(moto['calls_per_s'], 1):.0f}x (goal >= 100x)")
 PY

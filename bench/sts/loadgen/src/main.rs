@@ -5,8 +5,11 @@
 //!   `DIR/token-es256` (ES256), service-account tokens for
 //!   `system:serviceaccount:default:aws-cli`, audience `sts.amazonaws.com`, valid 24 h.
 //! - `load --url URL --role-arn ARN --token-file F [--conns N] [--seconds D] [--warmup W]`:
-//!   closed-loop AssumeRoleWithWebIdentity over N keep-alive HTTP/1.1 connections; prints
+//!   closed-loop AssumeRoleWithWebIdentity over N keep-alive HTTP/1.1 connections (a lean
+//!   client writing one prebuilt request per call, so it takes little of the shared cores); prints
 //!   one JSON line (calls/s, errors, latency percentiles).
+//! - `canned --listen ADDR --response FILE`: the transport ceiling, a hyper server that
+//!   answers every request with FILE (no STS work).
 //! - `verify [--threads T] [--seconds D]`: the signature ceiling: RS256 (RSA-2048) and
 //!   ES256 token verification per second with irsa-jose (what the server runs per call),
 //!   and the bare aws-lc signature check, on T threads.
@@ -51,6 +54,7 @@ async fn main() {
         Some("issuer") => issuer(&args).await,
         Some("load") => load(&args).await,
         Some("verify") => verify(&args),
+        Some("canned") => canned(&args).await,
         _ => {
             eprintln!("usage: irsa-sts-loadgen issuer|load|verify ... (see the source header)");
             std::process::exit(2);
@@ -116,6 +120,109 @@ fn form_value(s: &str) -> String {
         .collect()
 }
 
+/// One raw HTTP/1.1 POST of `body` to `/`, prebuilt once and written with one syscall.
+fn request_bytes(addr: SocketAddr, body: &[u8]) -> Bytes {
+    let mut req = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded; charset=utf-8\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    Bytes::from(req)
+}
+
+/// A minimal keep-alive HTTP/1.1 client: writes a prebuilt request, reads one response
+/// (status line, headers, a `content-length` body, or until EOF without one). Lean on
+/// purpose: it shares the cores with the server under test, so every microsecond it
+/// spends is taken from the server. Reconnects when the server closes the connection.
+struct RawClient {
+    addr: SocketAddr,
+    tcp: Option<tokio::net::TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    /// Sends `req`; returns the status and body.
+    async fn call(&mut self, req: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        use tokio::io::AsyncWriteExt;
+        for attempt in 0..2 {
+            if self.tcp.is_none() {
+                let tcp = tokio::net::TcpStream::connect(self.addr).await?;
+                tcp.set_nodelay(true)?;
+                self.tcp = Some(tcp);
+                self.buf.clear();
+            }
+            let tcp = self.tcp.as_mut().unwrap();
+            if tcp.write_all(req).await.is_err() {
+                self.tcp = None;
+                continue;
+            }
+            match read_response(tcp, &mut self.buf).await {
+                Ok((status, body, keep)) => {
+                    if !keep {
+                        self.tcp = None;
+                    }
+                    return Ok((status, body));
+                }
+                // A keep-alive connection the server closed before answering: once more.
+                Err(e) if attempt == 0 && e.kind() == std::io::ErrorKind::UnexpectedEof => self.tcp = None,
+                Err(e) => {
+                    self.tcp = None;
+                    return Err(e);
+                }
+            }
+        }
+        Err(std::io::Error::other("connection closed twice"))
+    }
+}
+
+/// Reads one response from `tcp` (bytes past it stay in `buf`); returns (status, body, keep-alive).
+async fn read_response(tcp: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, Vec<u8>, bool)> {
+    use tokio::io::AsyncReadExt;
+    let eof = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if tcp.read_buf(buf).await? == 0 {
+            return Err(eof());
+        }
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(std::io::Error::other)?;
+    let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let mut length = None;
+    let mut keep = !head.starts_with("HTTP/1.0");
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse::<usize>().ok();
+        } else if name.eq_ignore_ascii_case("connection") {
+            keep = !value.eq_ignore_ascii_case("close");
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(std::io::Error::other("chunked responses are not supported"));
+        }
+    }
+    match length {
+        Some(n) => {
+            while buf.len() < head_end + n {
+                if tcp.read_buf(buf).await? == 0 {
+                    return Err(eof());
+                }
+            }
+            let body = buf[head_end..head_end + n].to_vec();
+            buf.drain(..head_end + n);
+            Ok((status, body, keep))
+        }
+        None => {
+            while tcp.read_buf(buf).await? != 0 {}
+            let body = buf[head_end..].to_vec();
+            buf.clear();
+            Ok((status, body, false))
+        }
+    }
+}
+
 async fn load(args: &[String]) {
     let url = arg(args, "--url").expect("--url");
     let addr: SocketAddr = url.trim_start_matches("http://").trim_end_matches('/').parse().expect("http://IP:PORT");
@@ -124,61 +231,42 @@ async fn load(args: &[String]) {
     let conns = num(args, "--conns", 32);
     let seconds = num(args, "--seconds", 10);
     let warmup = num(args, "--warmup", 2);
-    let body = Bytes::from(format!(
+    let body = format!(
         "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName=bench&WebIdentityToken={}",
         form_value(&role),
         form_value(token.trim())
-    ));
+    );
+    let request = request_bytes(addr, body.as_bytes());
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        let (body, measuring, stop, errors, first_error) =
-            (body.clone(), measuring.clone(), stop.clone(), errors.clone(), first_error.clone());
+        let (request, measuring, stop, errors, first_error) =
+            (request.clone(), measuring.clone(), stop.clone(), errors.clone(), first_error.clone());
         tasks.push(tokio::spawn(async move {
-            // Servers that close connections (moto's werkzeug) are reconnected transparently.
-            let connect = || async {
-                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-                tcp.set_nodelay(true).unwrap();
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
-                tokio::spawn(conn);
-                sender
-            };
-            let mut sender = connect().await;
+            let mut client = RawClient { addr, tcp: None, buf: Vec::with_capacity(8192) };
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
             while !stop.load(Ordering::Relaxed) {
-                let req = Request::post("/")
-                    .header("host", addr.to_string())
-                    .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-                    .body(Full::new(body.clone()))
-                    .unwrap();
                 let t = Instant::now();
-                if sender.ready().await.is_err() {
-                    sender = connect().await;
-                }
-                let resp = match sender.send_request(req).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        sender = connect().await;
-                        continue;
-                    }
-                };
-                let status = resp.status();
-                let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                let result = client.call(&request).await;
                 let us = t.elapsed().as_micros() as u32;
                 if !measuring.load(Ordering::Relaxed) {
                     continue;
                 }
-                if status == 200 {
-                    latencies.push(us);
-                } else {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                    let mut fe = first_error.lock().unwrap();
-                    if fe.is_none() {
-                        *fe = Some(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
+                let failure = match result {
+                    Ok((200, _)) => {
+                        latencies.push(us);
+                        continue;
                     }
+                    Ok((status, body)) => format!("{status}: {}", String::from_utf8_lossy(&body)),
+                    Err(e) => format!("I/O: {e}"),
+                };
+                errors.fetch_add(1, Ordering::Relaxed);
+                let mut fe = first_error.lock().unwrap();
+                if fe.is_none() {
+                    *fe = Some(failure);
                 }
             }
             latencies
@@ -209,6 +297,37 @@ async fn load(args: &[String]) {
             "first_error": first_error.lock().unwrap().clone(),
         })
     );
+}
+
+/// The transport ceiling: a hyper HTTP/1.1 server (the stack `irsa sts serve` runs on, with
+/// the same multi-threaded runtime and TCP_NODELAY) that reads each request body and
+/// answers with `--response FILE` (a real AssumeRoleWithWebIdentity reply): loopback TCP
+/// and HTTP, no STS work.
+async fn canned(args: &[String]) {
+    let listen: SocketAddr = arg(args, "--listen").expect("--listen").parse().unwrap();
+    let response = Bytes::from(std::fs::read(arg(args, "--response").expect("--response")).unwrap());
+    let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+    loop {
+        let (tcp, _) = listener.accept().await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let response = response.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let response = response.clone();
+                async move {
+                    let _ = req.into_body().collect().await;
+                    let resp = Response::builder()
+                        .header("content-type", "text/xml")
+                        .header("x-amzn-requestid", "c6104cbe-af31-11e0-8154-cbc7ccf896c7")
+                        .body(Full::new(response));
+                    Ok::<_, std::convert::Infallible>(resp.unwrap())
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
 }
 
 fn verify(args: &[String]) {
