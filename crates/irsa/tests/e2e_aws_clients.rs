@@ -12,10 +12,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 mod support;
-use support::{Proc, describe, irsa, tamper_signature, unix_now};
+use support::{
+    Stack, describe, irsa, seed_s3_prefix_policy, seed_trust_policy, tamper_signature, unix_now,
+};
 
 const ACCOUNT: &str = "123456789012";
 const ADMIN_KEY_ID: &str = "AKIAE2ETESTADMIN0001";
@@ -79,86 +81,31 @@ enum Caller<'a> {
 /// The issuer, the STS/IAM endpoint, the registered provider and the seed's role.
 struct World {
     tools: Tools,
-    dir: tempfile::TempDir,
-    /// Held for their Drop (kill on drop); the issuer is also read per request.
-    _issuer: Proc,
-    _sts: Proc,
-    issuer_url: String,
-    sts_url: String,
+    stack: Stack,
     endpoint: Endpoint,
     role_arn: String,
+}
+
+/// The stack's folder, URLs and token minting, read through the world.
+impl std::ops::Deref for World {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 impl World {
     /// Steps 1-3 of the seed: keys, issuer, endpoint, then IAM set up with the AWS CLI.
     fn start(tools: Tools, endpoint: Endpoint) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
-        irsa(&["keys", "generate", "--out-dir", &path("keys")]);
-
-        // The issuer serves the folder per request, so it can start before `issuer init`
-        // writes the documents for the URL it got.
-        let issuer_dir = path("issuer");
-        std::fs::create_dir_all(&issuer_dir).unwrap();
-        let mut issuer = Proc::spawn(&[
-            "issuer",
-            "serve",
-            "--dir",
-            &issuer_dir,
-            "--listen",
-            "127.0.0.1:0",
-        ]);
-        let issuer_url = issuer.listening_url();
-        irsa(&[
-            "issuer",
-            "init",
-            "--issuer-url",
-            &issuer_url,
-            "--allow-insecure-http",
-            "--key",
-            &path("keys/public.pem"),
-            "--jwks-path",
-            "openid/v1/jwks",
-            "--out",
-            &issuer_dir,
-        ]);
-
-        let mut sts = Proc::spawn(&[
-            "sts",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--state",
-            &path("state.sqlite"),
-            "--allow-http-issuers",
-            "--admin-access-key-id",
-            ADMIN_KEY_ID,
-            "--admin-secret-access-key",
-            ADMIN_SECRET,
-        ]);
-        let sts_url = sts.listening_url();
-
+        let stack = Stack::start(ADMIN_KEY_ID, ADMIN_SECRET);
         let mut world = World {
             tools,
-            dir,
-            _issuer: issuer,
-            _sts: sts,
-            issuer_url,
-            sts_url,
+            stack,
             endpoint,
             role_arn: String::new(),
         };
         world.set_up_iam();
         world
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `host:port` of the issuer: what IAM puts in the provider ARN and the condition keys.
-    fn host_path(&self) -> &str {
-        self.issuer_url.strip_prefix("http://").unwrap()
     }
 
     /// `aws iam create-open-id-connect-provider`, `create-role`, `put-role-policy`.
@@ -183,19 +130,7 @@ impl World {
             format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{}", self.host_path())
         );
 
-        let host_path = self.host_path().to_owned();
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {"StringEquals": {
-                    format!("{host_path}:sub"): "system:serviceaccount:default:aws-cli",
-                    format!("{host_path}:aud"): AUDIENCE,
-                }}
-            }]
-        });
+        let trust = seed_trust_policy(&provider_arn, self.host_path(), AUDIENCE);
         let trust_file = self.path("trust.json");
         std::fs::write(&trust_file, trust.to_string()).unwrap();
         let role = self.aws_ok(
@@ -215,17 +150,7 @@ impl World {
             format!("arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}")
         );
 
-        let policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Action": "s3:*",
-                "Resource": [
-                    "arn:aws:s3:::k8s-default-aws-cli-*",
-                    "arn:aws:s3:::k8s-default-aws-cli-*/*"
-                ]
-            }]
-        });
+        let policy = seed_s3_prefix_policy();
         let policy_file = self.path("s3-prefix.json");
         std::fs::write(&policy_file, policy.to_string()).unwrap();
         let out = self.aws(
@@ -242,34 +167,6 @@ impl World {
             ],
         );
         assert!(out.status.success(), "put-role-policy: {}", describe(&out));
-    }
-
-    /// `irsa token mint` with the cluster key unless `key` says otherwise; returns the file.
-    fn mint(&self, file: &str, extra: &[&str]) -> PathBuf {
-        self.mint_with(file, &self.issuer_url, "keys/private.pem", extra)
-    }
-
-    fn mint_with(&self, file: &str, issuer: &str, key: &str, extra: &[&str]) -> PathBuf {
-        let key = self.path(key).to_string_lossy().into_owned();
-        let mut args = vec![
-            "token",
-            "mint",
-            "--key",
-            &key,
-            "--issuer",
-            issuer,
-            "--namespace",
-            "default",
-        ];
-        if !extra.contains(&"--service-account") {
-            args.extend(["--service-account", "aws-cli"]);
-        }
-        args.extend_from_slice(extra);
-        let token = irsa(&args);
-        assert_eq!(token.matches('.').count(), 2, "a compact JWS: {token:?}");
-        let path = self.path(file);
-        std::fs::write(&path, token).unwrap();
-        path
     }
 
     /// The environment of a client: nothing inherited but PATH, an isolated HOME and AWS

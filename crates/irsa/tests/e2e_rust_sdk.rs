@@ -15,7 +15,7 @@
 //! Needs nothing but the `irsa` binary and this test binary, so it never skips.
 
 use std::error::Error as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use aws_config::BehaviorVersion;
@@ -26,7 +26,9 @@ use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIden
 use serde_json::{Value, json};
 
 mod support;
-use support::{Proc, describe, irsa, tamper_signature, unix_now};
+use support::{
+    Stack, describe, seed_s3_prefix_policy, seed_trust_policy, tamper_signature, unix_now,
+};
 
 const ACCOUNT: &str = "123456789012";
 const ADMIN_KEY_ID: &str = "AKIASDKE2ETESTADMIN1";
@@ -81,76 +83,30 @@ impl Report {
 
 /// The issuer, the STS/IAM endpoint and the seed's role, set up through the SDK.
 struct World {
-    dir: tempfile::TempDir,
-    /// Held for their Drop (kill on drop).
-    _issuer: Proc,
-    _sts: Proc,
-    issuer_url: String,
-    sts_url: String,
+    stack: Stack,
     role_arn: String,
     /// What the admin phase reported.
     admin: Report,
 }
 
+/// The stack's folder, URLs and token minting, read through the world.
+impl std::ops::Deref for World {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
+}
+
 impl World {
     /// Keys, issuer, endpoint, then the admin phase of the SDK (provider, role, policy).
     fn start(endpoint: Endpoint) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
-        irsa(&["keys", "generate", "--out-dir", &path("keys")]);
-
-        // The issuer serves its folder per request, so it can start before `issuer init`
-        // writes the documents for the URL it got.
-        let issuer_dir = path("issuer");
-        std::fs::create_dir_all(&issuer_dir).unwrap();
-        let mut issuer = Proc::spawn(&[
-            "issuer",
-            "serve",
-            "--dir",
-            &issuer_dir,
-            "--listen",
-            "127.0.0.1:0",
-        ]);
-        let issuer_url = issuer.listening_url();
-        irsa(&[
-            "issuer",
-            "init",
-            "--issuer-url",
-            &issuer_url,
-            "--allow-insecure-http",
-            "--key",
-            &path("keys/public.pem"),
-            "--jwks-path",
-            "openid/v1/jwks",
-            "--out",
-            &issuer_dir,
-        ]);
-
-        let mut sts = Proc::spawn(&[
-            "sts",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--state",
-            &path("state.sqlite"),
-            "--allow-http-issuers",
-            "--admin-access-key-id",
-            ADMIN_KEY_ID,
-            "--admin-secret-access-key",
-            ADMIN_SECRET,
-        ]);
-        let sts_url = sts.listening_url();
-
+        let stack = Stack::start(ADMIN_KEY_ID, ADMIN_SECRET);
         // Empty AWS config and credentials files: nothing but the environment configures the SDK.
-        std::fs::write(path("aws-config"), "").unwrap();
-        std::fs::write(path("aws-credentials"), "").unwrap();
+        std::fs::write(stack.path("aws-config"), "").unwrap();
+        std::fs::write(stack.path("aws-credentials"), "").unwrap();
 
         let mut world = World {
-            dir,
-            _issuer: issuer,
-            _sts: sts,
-            issuer_url,
-            sts_url,
+            stack,
             role_arn: String::new(),
             admin: Report(Vec::new()),
         };
@@ -169,44 +125,6 @@ impl World {
             .expect("role arn")
             .to_owned();
         world
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `host:port` of the issuer: what IAM puts in the provider ARN and the condition keys.
-    fn host_path(&self) -> &str {
-        self.issuer_url.strip_prefix("http://").unwrap()
-    }
-
-    /// `irsa token mint` for `default/aws-cli` (unless `extra` names another ServiceAccount)
-    /// with the cluster key; returns the token file.
-    fn mint(&self, file: &str, extra: &[&str]) -> PathBuf {
-        self.mint_with(file, &self.issuer_url, extra)
-    }
-
-    fn mint_with(&self, file: &str, issuer: &str, extra: &[&str]) -> PathBuf {
-        let key = self.path("keys/private.pem").to_string_lossy().into_owned();
-        let mut args = vec![
-            "token",
-            "mint",
-            "--key",
-            &key,
-            "--issuer",
-            issuer,
-            "--namespace",
-            "default",
-        ];
-        if !extra.contains(&"--service-account") {
-            args.extend(["--service-account", "aws-cli"]);
-        }
-        args.extend_from_slice(extra);
-        let token = irsa(&args);
-        assert_eq!(token.matches('.').count(), 2, "a compact JWS: {token:?}");
-        let path = self.path(file);
-        std::fs::write(&path, token).unwrap();
-        path
     }
 
     /// The workload phase as a pod runs it: web identity variables only, no keys.
@@ -420,7 +338,7 @@ fn rust_sdk_default_chain_surfaces_awss_errors_for_bad_tokens() {
 
     // An issuer IAM does not know (nothing listens there; it must not even be fetched).
     let stranger = "http://127.0.0.1:9";
-    let unknown = world.mint_with("unknown-issuer", stranger, &[]);
+    let unknown = world.mint_with("unknown-issuer", stranger, "keys/private.pem", &[]);
     assert_eq!(
         fails(&unknown),
         (
@@ -518,18 +436,7 @@ async fn sdk_child_admin() {
         .expect("provider arn");
     emit("create-provider", json!({"arn": provider_arn}));
 
-    let trust = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                format!("{host_path}:sub"): "system:serviceaccount:default:aws-cli",
-                format!("{host_path}:aud"): AUDIENCE,
-            }}
-        }]
-    });
+    let trust = seed_trust_policy(provider_arn, host_path, AUDIENCE);
     let role = iam
         .create_role()
         .role_name(ROLE_NAME)
@@ -540,17 +447,7 @@ async fn sdk_child_admin() {
     let role_arn = role.role().expect("role").arn().to_owned();
     emit("create-role", json!({"arn": role_arn}));
 
-    let policy = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": "s3:*",
-            "Resource": [
-                "arn:aws:s3:::k8s-default-aws-cli-*",
-                "arn:aws:s3:::k8s-default-aws-cli-*/*"
-            ]
-        }]
-    });
+    let policy = seed_s3_prefix_policy();
     iam.put_role_policy()
         .role_name(ROLE_NAME)
         .policy_name("s3-prefix")

@@ -1,11 +1,15 @@
 //! Helpers shared by the end-to-end tests that drive the real `irsa` binary
 //! (`e2e_aws_clients.rs`, `e2e_rust_sdk.rs`): server processes read until they listen, one-shot
-//! commands, and token tampering.
+//! commands, the issuer + STS stack they both start, the seed's policy documents, and token
+//! tampering.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
 
 /// The binary under test.
 pub const IRSA: &str = env!("CARGO_BIN_EXE_irsa");
@@ -105,4 +109,152 @@ pub fn tamper_signature(token: &str) -> String {
     let i = sig.len() / 2;
     sig[i] = if sig[i] == 'A' { 'B' } else { 'A' };
     format!("{signed}.{}", sig.into_iter().collect::<String>())
+}
+
+/// The seed's ServiceAccount subject.
+pub const SEED_SUBJECT: &str = "system:serviceaccount:default:aws-cli";
+
+/// A cluster side and an AWS side on loopback, in a temporary folder: a key pair
+/// (`keys/private.pem`, `keys/public.pem`), `irsa issuer serve` on the folder `irsa issuer
+/// init` filled for the URL it got, and `irsa sts serve` with a SQLite state file and fixed
+/// admin keys. Both servers are killed when the stack is dropped.
+pub struct Stack {
+    /// The temporary folder (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT` of the issuer.
+    pub issuer_url: String,
+    /// `http://127.0.0.1:PORT` of the STS/IAM endpoint.
+    pub sts_url: String,
+    _issuer: Proc,
+    _sts: Proc,
+}
+
+impl Stack {
+    /// Keys, issuer, endpoint (admin key pair `admin_key_id` / `admin_secret`).
+    pub fn start(admin_key_id: &str, admin_secret: &str) -> Stack {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
+        irsa(&["keys", "generate", "--out-dir", &path("keys")]);
+
+        // The issuer serves its folder per request, so it can start before `issuer init`
+        // writes the documents for the URL it got.
+        let issuer_dir = path("issuer");
+        std::fs::create_dir_all(&issuer_dir).unwrap();
+        let mut issuer = Proc::spawn(&[
+            "issuer",
+            "serve",
+            "--dir",
+            &issuer_dir,
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        let issuer_url = issuer.listening_url();
+        irsa(&[
+            "issuer",
+            "init",
+            "--issuer-url",
+            &issuer_url,
+            "--allow-insecure-http",
+            "--key",
+            &path("keys/public.pem"),
+            "--jwks-path",
+            "openid/v1/jwks",
+            "--out",
+            &issuer_dir,
+        ]);
+
+        let mut sts = Proc::spawn(&[
+            "sts",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            &path("state.sqlite"),
+            "--allow-http-issuers",
+            "--admin-access-key-id",
+            admin_key_id,
+            "--admin-secret-access-key",
+            admin_secret,
+        ]);
+        let sts_url = sts.listening_url();
+        Stack {
+            dir,
+            issuer_url,
+            sts_url,
+            _issuer: issuer,
+            _sts: sts,
+        }
+    }
+
+    /// A path in the stack's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `host:port` of the issuer: what IAM puts in the provider ARN and the condition keys.
+    pub fn host_path(&self) -> &str {
+        self.issuer_url.strip_prefix("http://").unwrap()
+    }
+
+    /// `irsa token mint` for `default/aws-cli` with the stack's key and issuer; `extra` may
+    /// name another ServiceAccount or add flags. Returns the token file.
+    pub fn mint(&self, file: &str, extra: &[&str]) -> PathBuf {
+        self.mint_with(file, &self.issuer_url, "keys/private.pem", extra)
+    }
+
+    /// [`Stack::mint`] with another `issuer` claim and signing `key` (a path in the folder).
+    pub fn mint_with(&self, file: &str, issuer: &str, key: &str, extra: &[&str]) -> PathBuf {
+        let key = self.path(key).to_string_lossy().into_owned();
+        let mut args = vec![
+            "token",
+            "mint",
+            "--key",
+            &key,
+            "--issuer",
+            issuer,
+            "--namespace",
+            "default",
+        ];
+        if !extra.contains(&"--service-account") {
+            args.extend(["--service-account", "aws-cli"]);
+        }
+        args.extend_from_slice(extra);
+        let token = irsa(&args);
+        assert_eq!(token.matches('.').count(), 2, "a compact JWS: {token:?}");
+        let path = self.path(file);
+        std::fs::write(&path, token).unwrap();
+        path
+    }
+}
+
+/// The seed's trust policy: `provider_arn` may assume the role for [`SEED_SUBJECT`] with
+/// audience `audience`; `host_path` is the issuer's `host:port` of the condition keys.
+pub fn seed_trust_policy(provider_arn: &str, host_path: &str, audience: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                format!("{host_path}:sub"): SEED_SUBJECT,
+                format!("{host_path}:aud"): audience,
+            }}
+        }]
+    })
+}
+
+/// The seed's identity policy: every S3 action on buckets named `k8s-default-aws-cli-*`.
+pub fn seed_s3_prefix_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": "s3:*",
+            "Resource": [
+                "arn:aws:s3:::k8s-default-aws-cli-*",
+                "arn:aws:s3:::k8s-default-aws-cli-*/*"
+            ]
+        }]
+    })
 }
