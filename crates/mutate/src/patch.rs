@@ -275,7 +275,7 @@ fn string(out: &mut Vec<u8>, s: &str) {
 /// The inside of a JSON string: copied as is when nothing needs escaping (the usual case),
 /// else escaped by serde_json itself.
 fn string_contents(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.extend_from_slice(s.as_bytes());
     } else {
         // serde_json writes the quotes too: keep only what is between them. Writing into a
@@ -287,7 +287,55 @@ fn string_contents(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Whether `s` has a byte JSON must escape: `"`, `\\` or a control character (below 0x20).
+/// Eight bytes at a time (the usual "has a byte less than n" word tricks, exact for n <= 128).
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH != 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        if has_below(w, 0x20)
+            || has_below(w ^ (ONES * u64::from(b'"')), 1)
+            || has_below(w ^ (ONES * u64::from(b'\\')), 1)
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 fn integer(out: &mut Vec<u8>, n: i64) {
     // Writing an integer into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, &n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_escape_finds_every_escaped_byte_at_every_position() {
+        let naive = |s: &[u8]| s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        for len in [0, 1, 7, 8, 9, 16, 23] {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[at] = byte;
+                    // Neighbours that sit right next to the thresholds.
+                    if at + 1 < len {
+                        s[at + 1] = 0x20;
+                    }
+                    if at > 0 {
+                        s[at - 1] = 0xff;
+                    }
+                    assert_eq!(needs_escape(&s), naive(&s), "{s:?}");
+                }
+            }
+        }
+    }
 }
