@@ -2,7 +2,9 @@
 //! the request goes through the same router as over HTTP (form parsing, routing, token
 //! decode, provider and role from the in-memory view, signature, trust policy,
 //! credentials, XML). Next to it, the bare JWT verification the call contains, so the
-//! difference is what the server adds around the signature check.
+//! difference is what the server adds around the signature check; `action_*` is the same call
+//! without the router (parse, STS action, envelope), so `handler_*` minus `action_*` is the
+//! HTTP framework's share.
 //!
 //! `cargo bench -p irsa-sts --bench handler`
 
@@ -139,7 +141,7 @@ fn bench(c: &mut Criterion) {
         "sub": "system:serviceaccount:default:aws-cli",
         "kubernetes.io": {"namespace": "default", "serviceaccount": {"name": "aws-cli", "uid": "7f0c3c1e-0000-4000-8000-000000000001"}}
     });
-    let router = irsa_sts::server::router(state);
+    let router = irsa_sts::server::router(state.clone());
     let mut group = c.benchmark_group("assume_role_with_web_identity");
     group.measurement_time(Duration::from_secs(5));
     for (name, key) in [("rs256", &rsa), ("es256", &ec)] {
@@ -172,6 +174,26 @@ fn bench(c: &mut Criterion) {
             "the bench call must succeed"
         );
         group.bench_function(format!("handler_{name}"), |b| b.iter(call));
+        // The same work without the HTTP router: parse, STS action, response envelope.
+        let direct = || {
+            let request = QueryRequest::parse(None, Some(&body)).unwrap();
+            let ctx = CallerContext {
+                caller: Caller::Anonymous,
+                request_id: irsa_sts::protocol::new_request_id(),
+                now: SystemTime::now(),
+                source_ip: None,
+            };
+            let inner = rt
+                .block_on(irsa_sts::sts::handle(&state, &request, &ctx))
+                .unwrap();
+            irsa_sts::protocol::success_response(
+                irsa_sts::protocol::Service::Sts,
+                &request.action,
+                &inner,
+                &ctx.request_id,
+            )
+        };
+        group.bench_function(format!("action_{name}"), |b| b.iter(direct));
         let keys = VerifyingKeys::from_public_keys([key.public_key().clone()]);
         group.bench_function(format!("jwt_verify_{name}"), |b| {
             b.iter(|| keys.verify(&token, &Validation::default(), now).unwrap())
