@@ -4,8 +4,8 @@ use irsa_policy::PolicyKind;
 use time::OffsetDateTime;
 
 use super::{
-    check_path, check_policy, check_tags, encode_document, page, policy_size, required_name, roles,
-    store_err, write_page_end, xml_bool,
+    applied, check_path, check_policy, check_tags, encode_document, page, policy_size,
+    required_name, roles, store_err, write_page_end, xml_bool,
 };
 use crate::protocol::{AwsError, QueryRequest, Violations, XmlWriter};
 use crate::server::AppState;
@@ -136,16 +136,18 @@ pub(super) fn create(
             "A policy called {name} already exists. Duplicate names are not allowed."
         )));
     }
+    Ok(policy_reply(&policy))
+}
+
+/// The `<Policy>` reply of CreatePolicy and GetPolicy.
+fn policy_reply(p: &ManagedPolicy) -> String {
     let mut w = XmlWriter::new();
-    w.with("Policy", |w| write_policy(w, &policy));
-    Ok(w.finish())
+    w.with("Policy", |w| write_policy(w, p));
+    w.finish()
 }
 
 pub(super) fn get(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
-    let p = load(state, r)?;
-    let mut w = XmlWriter::new();
-    w.with("Policy", |w| write_policy(w, &p));
-    Ok(w.finish())
+    Ok(policy_reply(&load(state, r)?))
 }
 
 pub(super) fn list(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
@@ -322,16 +324,14 @@ pub(super) fn set_default_version(
     let arn = check_arn(r)?;
     customer_only(arn)?;
     let vid = version_id(r)?;
-    if !state
-        .store
-        .set_default_policy_version(arn, vid, now)
-        .map_err(store_err)?
-    {
-        return Err(AwsError::no_such_entity(format!(
-            "Policy {arn} version {vid} does not exist or is not attachable."
-        )));
-    }
-    Ok(String::new())
+    applied(
+        state.store.set_default_policy_version(arn, vid, now),
+        || {
+            AwsError::no_such_entity(format!(
+                "Policy {arn} version {vid} does not exist or is not attachable."
+            ))
+        },
+    )
 }
 
 pub(super) fn attach(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
@@ -353,16 +353,9 @@ pub(super) fn attach(state: &AppState, r: &QueryRequest) -> Result<String, AwsEr
 pub(super) fn detach(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
     let role = roles::load(state, r)?;
     let arn = check_arn(r)?;
-    if !state
-        .store
-        .detach_role_policy(&role.name, arn)
-        .map_err(store_err)?
-    {
-        return Err(AwsError::no_such_entity(format!(
-            "Policy {arn} was not found."
-        )));
-    }
-    Ok(String::new())
+    applied(state.store.detach_role_policy(&role.name, arn), || {
+        AwsError::no_such_entity(format!("Policy {arn} was not found."))
+    })
 }
 
 pub(super) fn list_attached(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {

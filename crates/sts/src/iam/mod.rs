@@ -120,6 +120,19 @@ pub(crate) fn store_err(e: StoreError) -> AwsError {
     AwsError::internal()
 }
 
+/// The empty reply of a write the store applied, or `absent()` when the store found nothing
+/// to change (the entity the request names does not exist).
+pub(crate) fn applied(
+    changed: Result<bool, StoreError>,
+    absent: impl FnOnce() -> AwsError,
+) -> Result<String, AwsError> {
+    if changed.map_err(store_err)? {
+        Ok(String::new())
+    } else {
+        Err(absent())
+    }
+}
+
 /// URL-encodes a policy document as IAM returns it (RFC 3986; spaces as `%20`).
 pub fn encode_document(doc: &str) -> String {
     crate::sigv4::uri_encode(doc, false)

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{check_tags, merge_tags, remove_tags, store_err, write_tags};
+use super::{applied, check_tags, merge_tags, remove_tags, store_err, write_tags};
 use crate::protocol::{AwsError, QueryRequest, Violations, XmlWriter};
 use crate::server::AppState;
 use crate::store::{OidcProvider, iso8601};
@@ -171,13 +171,12 @@ fn load(state: &AppState, r: &QueryRequest, deleting: bool) -> Result<OidcProvid
 }
 
 fn save(state: &AppState, p: &OidcProvider) -> Result<String, AwsError> {
-    if !state.store.update_oidc_provider(p).map_err(store_err)? {
-        return Err(AwsError::no_such_entity(format!(
+    applied(state.store.update_oidc_provider(p), || {
+        AwsError::no_such_entity(format!(
             "OpenIDConnect Provider not found for arn {}",
             p.arn
-        )));
-    }
-    Ok(String::new())
+        ))
+    })
 }
 
 pub(super) fn get(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {

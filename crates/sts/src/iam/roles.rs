@@ -4,7 +4,7 @@ use irsa_policy::PolicyKind;
 use time::OffsetDateTime;
 
 use super::{
-    check_path, check_policy, check_tags, encode_document, merge_tags, page, policy_size,
+    applied, check_path, check_policy, check_tags, encode_document, merge_tags, page, policy_size,
     remove_tags, required_name, store_err, write_page_end, write_tags,
 };
 use crate::protocol::{AwsError, QueryRequest, Violations, XmlWriter};
@@ -55,10 +55,14 @@ pub(super) fn load(state: &AppState, r: &QueryRequest) -> Result<Role, AwsError>
 }
 
 fn save(state: &AppState, role: &Role) -> Result<String, AwsError> {
-    if !state.store.update_role(role).map_err(store_err)? {
-        return Err(not_found(&role.name));
-    }
-    Ok(String::new())
+    applied(state.store.update_role(role), || not_found(&role.name))
+}
+
+/// The `<Role>` reply of CreateRole and UpdateRole.
+fn role_reply(role: &Role) -> String {
+    let mut w = XmlWriter::new();
+    w.with("Role", |w| write_role(w, role));
+    w.finish()
 }
 
 fn check_trust_policy(doc: &str) -> Result<(), AwsError> {
@@ -136,9 +140,7 @@ pub(super) fn create(
             "Role with name {name} already exists."
         )));
     }
-    let mut w = XmlWriter::new();
-    w.with("Role", |w| write_role(w, &role));
-    Ok(w.finish())
+    Ok(role_reply(&role))
 }
 
 pub(super) fn get(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
@@ -218,9 +220,7 @@ pub(super) fn update(
     }
     save(state, &role)?;
     if description_only {
-        let mut w = XmlWriter::new();
-        w.with("Role", |w| write_role(w, &role));
-        return Ok(w.finish());
+        return Ok(role_reply(&role));
     }
     Ok(String::new())
 }
@@ -279,14 +279,10 @@ pub(super) fn put_policy(state: &AppState, r: &QueryRequest) -> Result<String, A
             role.name
         )));
     }
-    if !state
-        .store
-        .put_role_policy(&role.name, policy_name, doc)
-        .map_err(store_err)?
-    {
-        return Err(not_found(&role.name));
-    }
-    Ok(String::new())
+    applied(
+        state.store.put_role_policy(&role.name, policy_name, doc),
+        || not_found(&role.name),
+    )
 }
 
 fn policy_not_found(name: &str) -> AwsError {
@@ -327,12 +323,8 @@ pub(super) fn list_policies(state: &AppState, r: &QueryRequest) -> Result<String
 pub(super) fn delete_policy(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
     let role = load(state, r)?;
     let policy_name = required_name(r, "PolicyName", 128)?;
-    if !state
-        .store
-        .delete_role_policy(&role.name, policy_name)
-        .map_err(store_err)?
-    {
-        return Err(policy_not_found(policy_name));
-    }
-    Ok(String::new())
+    applied(
+        state.store.delete_role_policy(&role.name, policy_name),
+        || policy_not_found(policy_name),
+    )
 }

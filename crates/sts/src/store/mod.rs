@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row, Transaction};
 use time::OffsetDateTime;
 
 pub use aws_managed::{AWS_MANAGED_POLICIES, AwsManagedPolicy, aws_managed_policy};
@@ -294,6 +295,61 @@ impl Store {
         self.generation.fetch_add(1, Ordering::AcqRel);
         out
     }
+
+    /// Runs the one statement `sql` as a write; whether it changed exactly one row (`false`:
+    /// the row it names is absent).
+    fn write_one(&self, sql: &str, params: impl Params) -> Result<bool, StoreError> {
+        self.write(|tx| Ok(tx.execute(sql, params)? == 1))
+    }
+
+    /// The row `sql` selects, if any, read as the tuple `R` of its columns and decoded.
+    fn query_optional<R, T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        decode: impl FnOnce(R) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError>
+    where
+        R: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+    {
+        let raw = self
+            .lock()
+            .query_row(sql, params, |r| R::try_from(r))
+            .optional()?;
+        raw.map(decode).transpose()
+    }
+
+    /// Every row `sql` selects, in order, read as tuples `R` of its columns and decoded.
+    fn query_all<R, T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        decode: impl FnMut(R) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        R: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+    {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(sql)?;
+        let raws = stmt
+            .query_map(params, |r| R::try_from(r))?
+            .collect::<rusqlite::Result<Vec<R>>>()?;
+        raws.into_iter().map(decode).collect()
+    }
+}
+
+/// The first column of the one row `sql` selects (e.g. a `COUNT(*)`).
+fn scalar<T: FromSql>(conn: &Connection, sql: &str, params: impl Params) -> rusqlite::Result<T> {
+    conn.query_row(sql, params, |r| r.get(0))
+}
+
+/// The first column of the row `sql` selects, or `None` when it selects none.
+fn optional_scalar<T: FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> rusqlite::Result<Option<T>> {
+    conn.query_row(sql, params, |r| r.get(0)).optional()
 }
 
 fn data_version(conn: &Connection) -> Result<i64, StoreError> {

@@ -1,9 +1,9 @@
 //! IAM OpenID Connect providers.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::params;
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, from_json, from_unix, to_json, to_unix};
+use super::{Store, StoreError, from_json, from_unix, optional_scalar, to_json, to_unix};
 
 /// An IAM OIDC identity provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,26 +24,11 @@ pub struct OidcProvider {
 
 const COLUMNS: &str = "arn, url, client_ids, thumbprints, tags, create_date";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String, String, i64)> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
+/// The columns of [`COLUMNS`], in order.
+type Raw = (String, String, String, String, String, i64);
 
 fn decode(
-    (arn, url, client_ids, thumbprints, tags, create_date): (
-        String,
-        String,
-        String,
-        String,
-        String,
-        i64,
-    ),
+    (arn, url, client_ids, thumbprints, tags, create_date): Raw,
 ) -> Result<OidcProvider, StoreError> {
     Ok(OidcProvider {
         arn,
@@ -59,13 +44,11 @@ impl Store {
     /// Inserts a provider. Returns `false` (and changes nothing) when its URL is taken.
     pub fn create_oidc_provider(&self, p: &OidcProvider) -> Result<bool, StoreError> {
         self.write(|tx| {
-            let taken: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM oidc_providers WHERE url = ?1 OR arn = ?2",
-                    params![p.url, p.arn],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let taken: Option<i64> = optional_scalar(
+                tx,
+                "SELECT 1 FROM oidc_providers WHERE url = ?1 OR arn = ?2",
+                params![p.url, p.arn],
+            )?;
             if taken.is_some() {
                 return Ok(false);
             }
@@ -86,15 +69,11 @@ impl Store {
 
     /// The provider with this ARN.
     pub fn get_oidc_provider(&self, arn: &str) -> Result<Option<OidcProvider>, StoreError> {
-        let raw = self
-            .lock()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM oidc_providers WHERE arn = ?1"),
-                params![arn],
-                row,
-            )
-            .optional()?;
-        raw.map(decode).transpose()
+        self.query_optional(
+            &format!("SELECT {COLUMNS} FROM oidc_providers WHERE arn = ?1"),
+            params![arn],
+            decode,
+        )
     }
 
     /// The provider whose URL (issuer without `https://`, e.g. `oidc.example.com/id/abc`) is
@@ -103,44 +82,37 @@ impl Store {
         &self,
         host_path: &str,
     ) -> Result<Option<OidcProvider>, StoreError> {
-        let raw = self
-            .lock()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM oidc_providers WHERE url = ?1"),
-                params![host_path],
-                row,
-            )
-            .optional()?;
-        raw.map(decode).transpose()
+        self.query_optional(
+            &format!("SELECT {COLUMNS} FROM oidc_providers WHERE url = ?1"),
+            params![host_path],
+            decode,
+        )
     }
 
     /// All providers, ordered by ARN.
     pub fn list_oidc_providers(&self) -> Result<Vec<OidcProvider>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM oidc_providers ORDER BY arn"
-        ))?;
-        let raws = stmt
-            .query_map([], row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        raws.into_iter().map(decode).collect()
+        self.query_all(
+            &format!("SELECT {COLUMNS} FROM oidc_providers ORDER BY arn"),
+            [],
+            decode,
+        )
     }
 
     /// Replaces the mutable fields (client ids, thumbprints, tags). Returns `false` if absent.
     pub fn update_oidc_provider(&self, p: &OidcProvider) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE oidc_providers SET client_ids = ?2, thumbprints = ?3, tags = ?4 WHERE arn = ?1",
-                params![p.arn, to_json(&p.client_ids), to_json(&p.thumbprints), to_json(&p.tags)],
-            )?;
-            Ok(n == 1)
-        })
+        self.write_one(
+            "UPDATE oidc_providers SET client_ids = ?2, thumbprints = ?3, tags = ?4 WHERE arn = ?1",
+            params![
+                p.arn,
+                to_json(&p.client_ids),
+                to_json(&p.thumbprints),
+                to_json(&p.tags)
+            ],
+        )
     }
 
     /// Deletes a provider. Returns `false` if absent.
     pub fn delete_oidc_provider(&self, arn: &str) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            Ok(tx.execute("DELETE FROM oidc_providers WHERE arn = ?1", params![arn])? == 1)
-        })
+        self.write_one("DELETE FROM oidc_providers WHERE arn = ?1", params![arn])
     }
 }

@@ -1,9 +1,13 @@
 //! Customer-managed policies, their versions and role attachments.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, aws_managed_policy, from_json, from_unix, to_json, to_unix};
+use super::roles::canonical_name;
+use super::{
+    Store, StoreError, aws_managed_policy, from_json, from_unix, optional_scalar, scalar, to_json,
+    to_unix,
+};
 
 /// A managed policy (customer-managed from the database, or AWS-managed built in).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +50,7 @@ pub struct PolicyVersion {
 const COLUMNS: &str = "p.arn, p.name, p.id, p.path, p.description, p.default_version, p.tags, \
     (SELECT COUNT(*) FROM role_attachments a WHERE a.policy_arn = p.arn), p.create_date, p.update_date";
 
+/// The columns of [`COLUMNS`], in order.
 type Raw = (
     String,
     String,
@@ -58,21 +63,6 @@ type Raw = (
     i64,
     i64,
 );
-
-fn row(r: &Row<'_>) -> rusqlite::Result<Raw> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
-}
 
 fn decode(raw: Raw) -> Result<ManagedPolicy, StoreError> {
     let (
@@ -101,6 +91,48 @@ fn decode(raw: Raw) -> Result<ManagedPolicy, StoreError> {
     })
 }
 
+const VERSION_COLUMNS: &str = "v.version_id, v.document, v.create_date, p.default_version \
+    FROM policy_versions v JOIN managed_policies p ON p.arn = v.policy_arn";
+
+fn decode_version(
+    (version_id, document, created, default): (String, String, i64, String),
+) -> Result<PolicyVersion, StoreError> {
+    Ok(PolicyVersion {
+        is_default: version_id == default,
+        version_id,
+        document,
+        create_date: from_unix(created)?,
+    })
+}
+
+/// How many roles the policy is attached to.
+fn attachment_count(conn: &Connection, arn: &str) -> rusqlite::Result<i64> {
+    scalar(
+        conn,
+        "SELECT COUNT(*) FROM role_attachments WHERE policy_arn = ?1",
+        params![arn],
+    )
+}
+
+/// How many versions the policy has.
+fn version_count(conn: &Connection, arn: &str) -> rusqlite::Result<i64> {
+    scalar(
+        conn,
+        "SELECT COUNT(*) FROM policy_versions WHERE policy_arn = ?1",
+        params![arn],
+    )
+}
+
+/// Whether a customer-managed policy with this ARN exists.
+fn policy_exists(conn: &Connection, arn: &str) -> rusqlite::Result<bool> {
+    let found: Option<i64> = optional_scalar(
+        conn,
+        "SELECT 1 FROM managed_policies WHERE arn = ?1",
+        params![arn],
+    )?;
+    Ok(found.is_some())
+}
+
 /// The outcome of a managed-policy write that can hit IAM's rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyWrite {
@@ -124,9 +156,7 @@ impl Store {
         document: &str,
     ) -> Result<PolicyWrite, StoreError> {
         self.write(|tx| {
-            let taken: Option<i64> =
-                tx.query_row("SELECT 1 FROM managed_policies WHERE arn = ?1", params![p.arn], |r| r.get(0)).optional()?;
-            if taken.is_some() {
+            if policy_exists(tx, &p.arn)? {
                 return Ok(PolicyWrite::Exists);
             }
             tx.execute(
@@ -145,34 +175,23 @@ impl Store {
     /// A managed policy by ARN (customer-managed or AWS-managed).
     pub fn get_managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicy>, StoreError> {
         if let Some(aws) = aws_managed_policy(arn) {
-            let count: i64 = self.lock().query_row(
-                "SELECT COUNT(*) FROM role_attachments WHERE policy_arn = ?1",
-                params![arn],
-                |r| r.get(0),
-            )?;
+            let count = attachment_count(&self.lock(), arn)?;
             return Ok(Some(aws.to_managed(count)));
         }
-        let raw = self
-            .lock()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM managed_policies p WHERE p.arn = ?1"),
-                params![arn],
-                row,
-            )
-            .optional()?;
-        raw.map(decode).transpose()
+        self.query_optional(
+            &format!("SELECT {COLUMNS} FROM managed_policies p WHERE p.arn = ?1"),
+            params![arn],
+            decode,
+        )
     }
 
     /// Customer-managed policies, ordered by name.
     pub fn list_managed_policies(&self) -> Result<Vec<ManagedPolicy>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM managed_policies p ORDER BY p.name"
-        ))?;
-        let raws = stmt
-            .query_map([], row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        raws.into_iter().map(decode).collect()
+        self.query_all(
+            &format!("SELECT {COLUMNS} FROM managed_policies p ORDER BY p.name"),
+            [],
+            decode,
+        )
     }
 
     /// The default version's document of a managed policy (customer- or AWS-managed).
@@ -180,15 +199,12 @@ impl Store {
         if let Some(aws) = aws_managed_policy(arn) {
             return Ok(Some(aws.document.to_owned()));
         }
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT v.document FROM managed_policies p JOIN policy_versions v \
-                 ON v.policy_arn = p.arn AND v.version_id = p.default_version WHERE p.arn = ?1",
-                params![arn],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(optional_scalar(
+            &self.lock(),
+            "SELECT v.document FROM managed_policies p JOIN policy_versions v \
+             ON v.policy_arn = p.arn AND v.version_id = p.default_version WHERE p.arn = ?1",
+            params![arn],
+        )?)
     }
 
     /// One version of a managed policy.
@@ -205,54 +221,23 @@ impl Store {
                 create_date: aws.created(),
             }));
         }
-        let raw: Option<(String, String, i64, String)> = self
-            .lock()
-            .query_row(
-                "SELECT v.version_id, v.document, v.create_date, p.default_version FROM policy_versions v \
-                 JOIN managed_policies p ON p.arn = v.policy_arn WHERE v.policy_arn = ?1 AND v.version_id = ?2",
-                params![arn, version_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        raw.map(|(version_id, document, created, default)| {
-            Ok(PolicyVersion {
-                is_default: version_id == default,
-                version_id,
-                document,
-                create_date: from_unix(created)?,
-            })
-        })
-        .transpose()
+        self.query_optional(
+            &format!("SELECT {VERSION_COLUMNS} WHERE v.policy_arn = ?1 AND v.version_id = ?2"),
+            params![arn, version_id],
+            decode_version,
+        )
     }
 
     /// Versions of a customer-managed policy, newest first.
     pub fn list_policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersion>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT v.version_id, v.document, v.create_date, p.default_version FROM policy_versions v \
-             JOIN managed_policies p ON p.arn = v.policy_arn WHERE v.policy_arn = ?1 ORDER BY v.create_date DESC, \
-             CAST(SUBSTR(v.version_id, 2) AS INTEGER) DESC",
-        )?;
-        let raws = stmt
-            .query_map(params![arn], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        raws.into_iter()
-            .map(|(version_id, document, created, default)| {
-                Ok(PolicyVersion {
-                    is_default: version_id == default,
-                    version_id,
-                    document,
-                    create_date: from_unix(created)?,
-                })
-            })
-            .collect()
+        self.query_all(
+            &format!(
+                "SELECT {VERSION_COLUMNS} WHERE v.policy_arn = ?1 \
+                 ORDER BY v.create_date DESC, CAST(SUBSTR(v.version_id, 2) AS INTEGER) DESC"
+            ),
+            params![arn],
+            decode_version,
+        )
     }
 
     /// Adds a version (at most 5 per policy), optionally making it the default.
@@ -264,13 +249,10 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(PolicyWrite, Option<String>), StoreError> {
         self.write(|tx| {
-            let next: Option<i64> = tx
-                .query_row("SELECT next_version FROM managed_policies WHERE arn = ?1", params![arn], |r| r.get(0))
-                .optional()?;
+            let next: Option<i64> =
+                optional_scalar(tx, "SELECT next_version FROM managed_policies WHERE arn = ?1", params![arn])?;
             let Some(next) = next else { return Ok((PolicyWrite::NotFound, None)) };
-            let count: i64 =
-                tx.query_row("SELECT COUNT(*) FROM policy_versions WHERE policy_arn = ?1", params![arn], |r| r.get(0))?;
-            if count >= 5 {
+            if version_count(tx, arn)? >= 5 {
                 return Ok((PolicyWrite::LimitExceeded, None));
             }
             let version = format!("v{next}");
@@ -296,13 +278,11 @@ impl Store {
         version_id: &str,
     ) -> Result<PolicyWrite, StoreError> {
         self.write(|tx| {
-            let default: Option<String> = tx
-                .query_row(
-                    "SELECT default_version FROM managed_policies WHERE arn = ?1",
-                    params![arn],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let default: Option<String> = optional_scalar(
+                tx,
+                "SELECT default_version FROM managed_policies WHERE arn = ?1",
+                params![arn],
+            )?;
             let Some(default) = default else {
                 return Ok(PolicyWrite::NotFound);
             };
@@ -324,27 +304,10 @@ impl Store {
     /// Deletes a customer-managed policy that is attached nowhere and has only its default version.
     pub fn delete_managed_policy(&self, arn: &str) -> Result<PolicyWrite, StoreError> {
         self.write(|tx| {
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM managed_policies WHERE arn = ?1",
-                    params![arn],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if exists.is_none() {
+            if !policy_exists(tx, arn)? {
                 return Ok(PolicyWrite::NotFound);
             }
-            let attached: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM role_attachments WHERE policy_arn = ?1",
-                params![arn],
-                |r| r.get(0),
-            )?;
-            let versions: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM policy_versions WHERE policy_arn = ?1",
-                params![arn],
-                |r| r.get(0),
-            )?;
-            if attached > 0 || versions > 1 {
+            if attachment_count(tx, arn)? > 0 || version_count(tx, arn)? > 1 {
                 return Ok(PolicyWrite::Conflict);
             }
             tx.execute("DELETE FROM managed_policies WHERE arn = ?1", params![arn])?;
@@ -359,20 +322,13 @@ impl Store {
         arn: &str,
     ) -> Result<PolicyWrite, StoreError> {
         self.write(|tx| {
-            let role: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM roles WHERE name = ?1",
-                    params![role_name],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(role) = role else {
+            let Some(role) = canonical_name(tx, role_name)? else {
                 return Ok(PolicyWrite::NotFound);
             };
-            let count: i64 = tx.query_row(
+            let count: i64 = scalar(
+                tx,
                 "SELECT COUNT(*) FROM role_attachments WHERE role_name = ?1 AND policy_arn <> ?2",
                 params![role, arn],
-                |r| r.get(0),
             )?;
             if count >= 10 {
                 return Ok(PolicyWrite::LimitExceeded);
@@ -387,22 +343,19 @@ impl Store {
 
     /// Detaches a managed policy. Returns `false` if it was not attached.
     pub fn detach_role_policy(&self, role_name: &str, arn: &str) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            Ok(tx.execute(
-                "DELETE FROM role_attachments WHERE role_name = ?1 AND policy_arn = ?2",
-                params![role_name, arn],
-            )? == 1)
-        })
+        self.write_one(
+            "DELETE FROM role_attachments WHERE role_name = ?1 AND policy_arn = ?2",
+            params![role_name, arn],
+        )
     }
 
     /// ARNs of the managed policies attached to a role, in attachment order.
     pub fn list_attached_role_policies(&self, role_name: &str) -> Result<Vec<String>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
+        self.query_all(
             "SELECT policy_arn FROM role_attachments WHERE role_name = ?1 ORDER BY rowid",
-        )?;
-        let rows = stmt.query_map(params![role_name], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+            params![role_name],
+            |(arn,): (String,)| Ok(arn),
+        )
     }
 }
 
@@ -415,13 +368,11 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM policy_versions WHERE policy_arn = ?1 AND version_id = ?2",
-                    params![arn, version_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let exists: Option<i64> = optional_scalar(
+                tx,
+                "SELECT 1 FROM policy_versions WHERE policy_arn = ?1 AND version_id = ?2",
+                params![arn, version_id],
+            )?;
             if exists.is_none() {
                 return Ok(false);
             }

@@ -1,9 +1,9 @@
 //! IAM roles and their inline policies.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, from_json, from_unix, to_json, to_unix};
+use super::{Store, StoreError, from_json, from_unix, optional_scalar, scalar, to_json, to_unix};
 
 /// An IAM role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,21 +46,6 @@ type RawRole = (
     i64,
 );
 
-fn row(r: &Row<'_>) -> rusqlite::Result<RawRole> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
-}
-
 fn decode(raw: RawRole) -> Result<Role, StoreError> {
     let (name, id, arn, path, doc, description, max, boundary, tags, created) = raw;
     Ok(Role {
@@ -81,14 +66,7 @@ impl Store {
     /// Inserts a role. Returns `false` (and changes nothing) if the name is taken.
     pub fn create_role(&self, role: &Role) -> Result<bool, StoreError> {
         self.write(|tx| {
-            let taken: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM roles WHERE name = ?1",
-                    params![role.name],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if taken.is_some() {
+            if canonical_name(tx, &role.name)?.is_some() {
                 return Ok(false);
             }
             tx.execute(
@@ -114,88 +92,68 @@ impl Store {
 
     /// The role with this name (case-insensitive, as IAM).
     pub fn get_role_by_name(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        let raw = self
-            .lock()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM roles WHERE name = ?1"),
-                params![name],
-                row,
-            )
-            .optional()?;
-        raw.map(decode).transpose()
+        self.query_optional(
+            &format!("SELECT {COLUMNS} FROM roles WHERE name = ?1"),
+            params![name],
+            decode,
+        )
     }
 
     /// The role with this ARN (`arn:aws:iam::ACCOUNT:role/path/name`, exact match).
     pub fn get_role_by_arn(&self, arn: &str) -> Result<Option<Role>, StoreError> {
-        let raw = self
-            .lock()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM roles WHERE arn = ?1"),
-                params![arn],
-                row,
-            )
-            .optional()?;
-        raw.map(decode).transpose()
+        self.query_optional(
+            &format!("SELECT {COLUMNS} FROM roles WHERE arn = ?1"),
+            params![arn],
+            decode,
+        )
     }
 
     /// Roles whose path starts with `path_prefix`, ordered by name.
     pub fn list_roles(&self, path_prefix: &str) -> Result<Vec<Role>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM roles ORDER BY name"))?;
-        let raws = stmt
-            .query_map([], row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        raws.into_iter()
-            .map(decode)
-            .filter(|r| {
-                r.as_ref()
-                    .map(|r| r.path.starts_with(path_prefix))
-                    .unwrap_or(true)
-            })
-            .collect()
+        let roles = self.query_all(
+            &format!("SELECT {COLUMNS} FROM roles ORDER BY name"),
+            [],
+            decode,
+        )?;
+        Ok(roles
+            .into_iter()
+            .filter(|r| r.path.starts_with(path_prefix))
+            .collect())
     }
 
     /// Replaces the mutable fields of a role (trust policy, description, max session
     /// duration, permissions boundary, tags). Returns `false` if absent.
     pub fn update_role(&self, role: &Role) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE roles SET assume_role_policy = ?2, description = ?3, max_session_duration = ?4, \
-                 permissions_boundary = ?5, tags = ?6 WHERE name = ?1",
-                params![
-                    role.name,
-                    role.assume_role_policy_document,
-                    role.description,
-                    role.max_session_duration,
-                    role.permissions_boundary,
-                    to_json(&role.tags)
-                ],
-            )?;
-            Ok(n == 1)
-        })
+        self.write_one(
+            "UPDATE roles SET assume_role_policy = ?2, description = ?3, max_session_duration = ?4, \
+             permissions_boundary = ?5, tags = ?6 WHERE name = ?1",
+            params![
+                role.name,
+                role.assume_role_policy_document,
+                role.description,
+                role.max_session_duration,
+                role.permissions_boundary,
+                to_json(&role.tags)
+            ],
+        )
     }
 
     /// Deletes a role that has no inline or attached policies.
     /// `Ok(None)` if absent, `Ok(Some(false))` if it still has policies, `Ok(Some(true))` if deleted.
     pub fn delete_role(&self, name: &str) -> Result<Option<bool>, StoreError> {
         self.write(|tx| {
-            let exists: Option<i64> = tx
-                .query_row("SELECT 1 FROM roles WHERE name = ?1", params![name], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if exists.is_none() {
+            if canonical_name(tx, name)?.is_none() {
                 return Ok(None);
             }
-            let inline: i64 = tx.query_row(
+            let inline: i64 = scalar(
+                tx,
                 "SELECT COUNT(*) FROM role_policies WHERE role_name = ?1",
                 params![name],
-                |r| r.get(0),
             )?;
-            let attached: i64 = tx.query_row(
+            let attached: i64 = scalar(
+                tx,
                 "SELECT COUNT(*) FROM role_attachments WHERE role_name = ?1",
                 params![name],
-                |r| r.get(0),
             )?;
             if inline > 0 || attached > 0 {
                 return Ok(Some(false));
@@ -213,14 +171,7 @@ impl Store {
         document: &str,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
-            let exists: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM roles WHERE name = ?1",
-                    params![role_name],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(canonical) = exists else {
+            let Some(canonical) = canonical_name(tx, role_name)? else {
                 return Ok(false);
             };
             tx.execute(
@@ -238,24 +189,20 @@ impl Store {
         role_name: &str,
         policy_name: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT document FROM role_policies WHERE role_name = ?1 AND policy_name = ?2",
-                params![role_name, policy_name],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(optional_scalar(
+            &self.lock(),
+            "SELECT document FROM role_policies WHERE role_name = ?1 AND policy_name = ?2",
+            params![role_name, policy_name],
+        )?)
     }
 
     /// Inline policies of a role as `(name, document)`, ordered by name.
     pub fn list_role_policies(&self, role_name: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
+        self.query_all(
             "SELECT policy_name, document FROM role_policies WHERE role_name = ?1 ORDER BY policy_name",
-        )?;
-        let rows = stmt.query_map(params![role_name], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            params![role_name],
+            Ok,
+        )
     }
 
     /// Deletes an inline policy. Returns `false` if absent.
@@ -264,12 +211,10 @@ impl Store {
         role_name: &str,
         policy_name: &str,
     ) -> Result<bool, StoreError> {
-        self.write(|tx| {
-            Ok(tx.execute(
-                "DELETE FROM role_policies WHERE role_name = ?1 AND policy_name = ?2",
-                params![role_name, policy_name],
-            )? == 1)
-        })
+        self.write_one(
+            "DELETE FROM role_policies WHERE role_name = ?1 AND policy_name = ?2",
+            params![role_name, policy_name],
+        )
     }
 
     /// Every identity policy of a role as `(name, document)`: inline policies (by name), then
@@ -283,4 +228,13 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The stored spelling of a role name (names are case-insensitive), or `None` if absent.
+pub(super) fn canonical_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
+    optional_scalar(
+        conn,
+        "SELECT name FROM roles WHERE name = ?1",
+        params![name],
+    )
 }
