@@ -126,24 +126,17 @@ async fn unsigned_and_badly_signed_calls_are_refused() {
         "not-the-secret-0000000000000000000000000",
         None,
     );
-    let err = wrong_secret.list_roles().send().await.unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "SignatureDoesNotMatch".into(),
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret \
-             Access Key and signing method. Consult the service documentation for details."
-                .into()
-        )
+    assert_aws_error(
+        wrong_secret.list_roles().send().await,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret \
+         Access Key and signing method. Consult the service documentation for details.",
     );
     let unknown = iam_client(&t.url(), "AKIAUNKNOWNUNKNOWN00", ADMIN_SECRET, None);
-    let err = unknown.list_roles().send().await.unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "InvalidClientTokenId".into(),
-            "The security token included in the request is invalid.".into()
-        )
+    assert_aws_error(
+        unknown.list_roles().send().await,
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
     );
 
     // Signed for the wrong service, and signed too long ago.
@@ -241,22 +234,14 @@ async fn header_query_and_presigned_forms_verify() {
 async fn role_sessions_get_what_their_policies_allow() {
     let t = TestServer::start().await;
     let iam = t.iam();
-    let role = iam
-        .create_role()
-        .role_name("reader")
-        .assume_role_policy_document(trust_policy("oidc.example.com", "default:reader"))
-        .send()
-        .await
-        .unwrap();
-    let role = role.role().unwrap();
+    let role = create_role(
+        &iam,
+        "reader",
+        &trust_policy("oidc.example.com", "default:reader"),
+    )
+    .await;
     let allow_get = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetRole","Resource":"arn:aws:iam::123456789012:role/reader"}]}"#;
-    iam.put_role_policy()
-        .role_name("reader")
-        .policy_name("get")
-        .policy_document(allow_get)
-        .send()
-        .await
-        .unwrap();
+    put_role_policy(&iam, "reader", "get", allow_get).await;
 
     let now = SystemTime::now();
     let creds = credentials::issue(
@@ -274,15 +259,11 @@ async fn role_sessions_get_what_their_policies_allow() {
     );
     let got = session.get_role().role_name("reader").send().await.unwrap();
     assert_eq!(got.role().unwrap().role_name(), "reader");
-    let err = session.list_roles().send().await.unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "AccessDenied".into(),
-            "User: arn:aws:sts::123456789012:assumed-role/reader/s1 is not authorized to perform: iam:ListRoles \
-             because no identity-based policy allows the iam:ListRoles action"
-                .into()
-        )
+    assert_aws_error(
+        session.list_roles().send().await,
+        "AccessDenied",
+        "User: arn:aws:sts::123456789012:assumed-role/reader/s1 is not authorized to perform: iam:ListRoles \
+         because no identity-based policy allows the iam:ListRoles action",
     );
 
     // The token must belong to the access key id, be authentic and unexpired.
@@ -295,28 +276,15 @@ async fn role_sessions_get_what_their_policies_allow() {
         &creds.secret_access_key,
         Some(String::from_utf8(tampered).unwrap()),
     );
-    assert_eq!(
-        aws_error(bad.get_role().role_name("reader").send().await.unwrap_err()).0,
-        "InvalidClientTokenId"
-    );
+    let get_role = |client: &aws_sdk_iam::Client| client.get_role().role_name("reader").send();
+    aws_error_message(get_role(&bad).await, "InvalidClientTokenId");
     let no_token = iam_client(
         &t.url(),
         &creds.access_key_id,
         &creds.secret_access_key,
         None,
     );
-    assert_eq!(
-        aws_error(
-            no_token
-                .get_role()
-                .role_name("reader")
-                .send()
-                .await
-                .unwrap_err()
-        )
-        .0,
-        "InvalidClientTokenId"
-    );
+    aws_error_message(get_role(&no_token).await, "InvalidClientTokenId");
     let old = credentials::issue(
         &t.state.session_key,
         NewSession::new(role.arn(), role.role_id(), "s2", 900),
@@ -329,19 +297,10 @@ async fn role_sessions_get_what_their_policies_allow() {
         &old.secret_access_key,
         Some(old.session_token),
     );
-    assert_eq!(
-        aws_error(
-            expired
-                .get_role()
-                .role_name("reader")
-                .send()
-                .await
-                .unwrap_err()
-        ),
-        (
-            "ExpiredToken".into(),
-            "The security token included in the request is expired".into()
-        )
+    assert_aws_error(
+        get_role(&expired).await,
+        "ExpiredToken",
+        "The security token included in the request is expired",
     );
     t.stop().await;
 }
@@ -412,30 +371,15 @@ async fn oversized_and_unknown_requests_get_aws_errors() {
 async fn a_session_whose_session_policy_was_deleted_keeps_no_permissions() {
     let t = TestServer::start().await;
     let iam = t.iam();
-    let role = iam
-        .create_role()
-        .role_name("limited")
-        .assume_role_policy_document(trust_policy("oidc.example.com", "default:limited"))
-        .send()
-        .await
-        .unwrap();
-    let role = role.role().unwrap();
+    let role = create_role(
+        &iam,
+        "limited",
+        &trust_policy("oidc.example.com", "default:limited"),
+    )
+    .await;
     let allow_get = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetRole","Resource":"*"}]}"#;
-    iam.put_role_policy()
-        .role_name("limited")
-        .policy_name("get")
-        .policy_document(allow_get)
-        .send()
-        .await
-        .unwrap();
-    let limit = iam
-        .create_policy()
-        .policy_name("session-limit")
-        .policy_document(allow_get)
-        .send()
-        .await
-        .unwrap();
-    let limit_arn = limit.policy().unwrap().arn().unwrap().to_owned();
+    put_role_policy(&iam, "limited", "get", allow_get).await;
+    let limit_arn = create_policy(&iam, "session-limit", allow_get).await;
 
     let mut session = NewSession::new(role.arn(), role.role_id(), "s1", 900);
     session.policy_arns = vec![limit_arn.clone()];
@@ -454,11 +398,8 @@ async fn a_session_whose_session_policy_was_deleted_keeps_no_permissions() {
         .send()
         .await
         .unwrap();
-    let err = client
-        .get_role()
-        .role_name("limited")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(aws_error(err).0, "AccessDenied");
+    aws_error_message(
+        client.get_role().role_name("limited").send().await,
+        "AccessDenied",
+    );
 }

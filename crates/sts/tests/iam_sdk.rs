@@ -33,12 +33,12 @@ async fn oidc_provider_lifecycle() {
         format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{PROVIDER}")
     );
 
-    let got = iam
-        .get_open_id_connect_provider()
-        .open_id_connect_provider_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+    let get = || {
+        iam.get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+    };
+    let got = get().await.unwrap();
     assert_eq!(got.url(), Some(PROVIDER));
     assert_eq!(got.client_id_list(), ["sts.amazonaws.com"]);
     assert_eq!(
@@ -48,19 +48,15 @@ async fn oidc_provider_lifecycle() {
     assert!(got.create_date().is_some());
     assert_eq!(got.tags()[0].key(), "cluster");
 
-    let dup = iam
-        .create_open_id_connect_provider()
-        .url(format!("https://{PROVIDER}"))
+    let create = |url: &str| iam.create_open_id_connect_provider().url(url);
+    let dup = create(&format!("https://{PROVIDER}"))
         .client_id_list("x")
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(dup),
-        (
-            "EntityAlreadyExists".into(),
-            format!("Provider with url https://{PROVIDER} already exists.")
-        )
+        .await;
+    assert_aws_error(
+        dup,
+        "EntityAlreadyExists",
+        &format!("Provider with url https://{PROVIDER} already exists."),
     );
 
     for bad in [
@@ -68,31 +64,18 @@ async fn oidc_provider_lifecycle() {
         "https://oidc.example.com:8443/x",
         "https://oidc.example.com/?q=1",
     ] {
-        let err = iam
-            .create_open_id_connect_provider()
-            .url(bad)
-            .client_id_list("x")
-            .send()
-            .await
-            .unwrap_err();
+        let (code, message) = error_of(create(bad).client_id_list("x").send().await);
         assert_eq!(
-            aws_error(err),
-            (
-                "ValidationError".into(),
-                "Invalid Open ID Connect Provider URL".into()
-            ),
+            (code.as_str(), message.as_str()),
+            ("ValidationError", "Invalid Open ID Connect Provider URL"),
             "{bad}"
         );
     }
-    let err = iam
-        .create_open_id_connect_provider()
-        .url("https://other.example.com")
+    let short = create("https://other.example.com")
         .thumbprint_list("short")
         .send()
-        .await
-        .unwrap_err();
-    let (code, message) = aws_error(err);
-    assert_eq!(code, "ValidationError");
+        .await;
+    let message = aws_error_message(short, "ValidationError");
     assert!(
         message.starts_with("1 validation error detected: Value at 'thumbprintList'"),
         "{message}"
@@ -142,12 +125,7 @@ async fn oidc_provider_lifecycle() {
             .collect::<Vec<_>>(),
         [("team", "a")]
     );
-    let got = iam
-        .get_open_id_connect_provider()
-        .open_id_connect_provider_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+    let got = get().await.unwrap();
     assert_eq!(got.client_id_list(), ["extra"]);
     assert_eq!(got.thumbprint_list().len(), 2);
     // The store lookup STS uses: by issuer host/path, exact.
@@ -168,36 +146,21 @@ async fn oidc_provider_lifecycle() {
 
     let list = iam.list_open_id_connect_providers().send().await.unwrap();
     assert_eq!(list.open_id_connect_provider_list().len(), 1);
-    iam.delete_open_id_connect_provider()
-        .open_id_connect_provider_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    let err = iam
-        .get_open_id_connect_provider()
-        .open_id_connect_provider_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "NoSuchEntity".into(),
-            format!("OpenIDConnect Provider not found for arn {arn}")
-        )
+    let delete = || {
+        iam.delete_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+    };
+    delete().await.unwrap();
+    assert_aws_error(
+        get().await,
+        "NoSuchEntity",
+        &format!("OpenIDConnect Provider not found for arn {arn}"),
     );
-    let err = iam
-        .delete_open_id_connect_provider()
-        .open_id_connect_provider_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "NoSuchEntity".into(),
-            format!("OpenId connect Provider {arn} cannot be found.")
-        )
+    assert_aws_error(
+        delete().await,
+        "NoSuchEntity",
+        &format!("OpenId connect Provider {arn} cannot be found."),
     );
     t.stop().await;
 }
@@ -222,12 +185,13 @@ async fn http_issuers_only_when_allowed() {
 
 #[tokio::test]
 async fn roles_and_inline_policies() {
+    const ROLE: &str = "k8s_default_aws-cli";
     let t = TestServer::start().await;
     let iam = t.iam();
     let trust = trust_policy(PROVIDER, "default:aws-cli");
     let role = iam
         .create_role()
-        .role_name("k8s_default_aws-cli")
+        .role_name(ROLE)
         .path("/irsa/")
         .assume_role_policy_document(&trust)
         .description("for the aws-cli service account")
@@ -255,99 +219,73 @@ async fn roles_and_inline_policies() {
         serde_json::from_str::<serde_json::Value>(&trust).unwrap()
     );
 
-    let dup = iam
-        .create_role()
-        .role_name("K8S_DEFAULT_AWS-CLI")
-        .assume_role_policy_document(&trust)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(dup),
-        (
-            "EntityAlreadyExists".into(),
-            "Role with name K8S_DEFAULT_AWS-CLI already exists.".into()
-        )
+    let create = |name: &str, trust: &str| {
+        iam.create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust)
+            .send()
+    };
+    assert_aws_error(
+        create("K8S_DEFAULT_AWS-CLI", &trust).await,
+        "EntityAlreadyExists",
+        "Role with name K8S_DEFAULT_AWS-CLI already exists.",
     );
-    let bad = iam
-        .create_role()
-        .role_name("bad")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole","Resource":"*"}]}"#)
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message) = aws_error(bad);
-    assert_eq!(code, "MalformedPolicyDocument");
+    let message = aws_error_message(
+        create(
+            "bad",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole","Resource":"*"}]}"#,
+        )
+        .await,
+        "MalformedPolicyDocument",
+    );
     assert!(
         message.contains("Has prohibited field Resource"),
         "{message}"
     );
-    let bad = iam
-        .create_role()
-        .role_name("bad:name")
-        .assume_role_policy_document(&trust)
-        .send()
-        .await
-        .unwrap_err();
-    let (code, message) = aws_error(bad);
-    assert_eq!(code, "ValidationError");
-    assert_eq!(
-        message,
-        "1 validation error detected: Value 'bad:name' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+    assert_aws_error(
+        create("bad:name", &trust).await,
+        "ValidationError",
+        "1 validation error detected: Value 'bad:name' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+",
     );
 
-    let err = iam
-        .update_role()
-        .role_name("k8s_default_aws-cli")
-        .max_session_duration(100)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(err).1,
-        "1 validation error detected: Value '100' at 'maxSessionDuration' failed to satisfy constraint: Member must have value greater than or equal to 3600"
+    let max_session = |seconds| {
+        iam.update_role()
+            .role_name(ROLE)
+            .max_session_duration(seconds)
+            .send()
+    };
+    assert_aws_error(
+        max_session(100).await,
+        "ValidationError",
+        "1 validation error detected: Value '100' at 'maxSessionDuration' failed to satisfy constraint: Member must have value greater than or equal to 3600",
     );
-    iam.update_role()
-        .role_name("k8s_default_aws-cli")
-        .max_session_duration(7200)
-        .send()
-        .await
-        .unwrap();
+    max_session(7200).await.unwrap();
     let new_trust = trust_policy(PROVIDER, "default:other");
     iam.update_assume_role_policy()
-        .role_name("k8s_default_aws-cli")
+        .role_name(ROLE)
         .policy_document(&new_trust)
         .send()
         .await
         .unwrap();
     iam.tag_role()
-        .role_name("k8s_default_aws-cli")
+        .role_name(ROLE)
         .tags(tag("env", "test"))
         .send()
         .await
         .unwrap();
     iam.untag_role()
-        .role_name("k8s_default_aws-cli")
+        .role_name(ROLE)
         .tag_keys("owner")
         .send()
         .await
         .unwrap();
-    let tags = iam
-        .list_role_tags()
-        .role_name("k8s_default_aws-cli")
-        .send()
-        .await
-        .unwrap();
+    let tags = iam.list_role_tags().role_name(ROLE).send().await.unwrap();
     assert_eq!(
         tags.tags().iter().map(|t| t.key()).collect::<Vec<_>>(),
         ["env"]
     );
-    let got = iam
-        .get_role()
-        .role_name("k8s_default_aws-cli")
-        .send()
-        .await
-        .unwrap();
+    let get = || iam.get_role().role_name(ROLE).send();
+    let got = get().await.unwrap();
     let got = got.role().unwrap();
     assert_eq!(got.max_session_duration(), Some(7200));
     assert_eq!(
@@ -356,95 +294,55 @@ async fn roles_and_inline_policies() {
         "system:serviceaccount:default:other"
     );
 
-    iam.put_role_policy()
-        .role_name("k8s_default_aws-cli")
-        .policy_name("s3")
-        .policy_document(S3_PREFIX_POLICY)
-        .send()
-        .await
-        .unwrap();
-    let p = iam
-        .get_role_policy()
-        .role_name("k8s_default_aws-cli")
-        .policy_name("s3")
-        .send()
-        .await
-        .unwrap();
+    put_role_policy(&iam, ROLE, "s3", S3_PREFIX_POLICY).await;
+    let get_policy = || {
+        iam.get_role_policy()
+            .role_name(ROLE)
+            .policy_name("s3")
+            .send()
+    };
+    let p = get_policy().await.unwrap();
     assert_eq!(
         decode_document(p.policy_document()),
         serde_json::from_str::<serde_json::Value>(S3_PREFIX_POLICY).unwrap()
     );
     let names = iam
         .list_role_policies()
-        .role_name("k8s_default_aws-cli")
+        .role_name(ROLE)
         .send()
         .await
         .unwrap();
     assert_eq!(names.policy_names(), ["s3"]);
     let bad = iam
         .put_role_policy()
-        .role_name("k8s_default_aws-cli")
+        .role_name(ROLE)
         .policy_name("bad")
         .policy_document(
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject"}]}"#,
         )
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(aws_error(bad).0, "MalformedPolicyDocument");
+        .await;
+    aws_error_message(bad, "MalformedPolicyDocument");
 
-    let conflict = iam
-        .delete_role()
-        .role_name("k8s_default_aws-cli")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(conflict),
-        (
-            "DeleteConflict".into(),
-            "Cannot delete entity, must delete policies first.".into()
-        )
+    let delete = || iam.delete_role().role_name(ROLE).send();
+    assert_aws_error(
+        delete().await,
+        "DeleteConflict",
+        "Cannot delete entity, must delete policies first.",
     );
     let roles = iam.list_roles().path_prefix("/irsa/").send().await.unwrap();
     assert_eq!(roles.roles().len(), 1);
-    iam.delete_role_policy()
-        .role_name("k8s_default_aws-cli")
-        .policy_name("s3")
-        .send()
-        .await
-        .unwrap();
-    let err = iam
-        .get_role_policy()
-        .role_name("k8s_default_aws-cli")
-        .policy_name("s3")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "NoSuchEntity".into(),
-            "The role policy with name s3 cannot be found.".into()
-        )
+    delete_role_policy(&iam, ROLE, "s3").await;
+    assert_aws_error(
+        get_policy().await,
+        "NoSuchEntity",
+        "The role policy with name s3 cannot be found.",
     );
-    iam.delete_role()
-        .role_name("k8s_default_aws-cli")
-        .send()
-        .await
-        .unwrap();
-    let err = iam
-        .get_role()
-        .role_name("k8s_default_aws-cli")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "NoSuchEntity".into(),
-            "The role with name k8s_default_aws-cli cannot be found.".into()
-        )
+    delete().await.unwrap();
+    assert_aws_error(
+        get().await,
+        "NoSuchEntity",
+        "The role with name k8s_default_aws-cli cannot be found.",
     );
     t.stop().await;
 }
@@ -453,33 +351,22 @@ async fn roles_and_inline_policies() {
 async fn managed_policies_and_attachments() {
     let t = TestServer::start().await;
     let iam = t.iam();
-    iam.create_role()
-        .role_name("app")
-        .assume_role_policy_document(trust_policy(PROVIDER, "default:app"))
-        .send()
-        .await
-        .unwrap();
-    let created = iam
-        .create_policy()
-        .policy_name("s3-prefix")
-        .policy_document(S3_PREFIX_POLICY)
-        .send()
-        .await
-        .unwrap();
+    create_role(&iam, "app", &trust_policy(PROVIDER, "default:app")).await;
+    let create = || {
+        iam.create_policy()
+            .policy_name("s3-prefix")
+            .policy_document(S3_PREFIX_POLICY)
+            .send()
+    };
+    let created = create().await.unwrap();
     let policy = created.policy().unwrap();
     let arn = policy.arn().unwrap().to_owned();
     assert_eq!(arn, "arn:aws:iam::123456789012:policy/s3-prefix");
     assert_eq!(policy.default_version_id(), Some("v1"));
-    let dup = iam
-        .create_policy()
-        .policy_name("s3-prefix")
-        .policy_document(S3_PREFIX_POLICY)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(dup).1,
-        "A policy called s3-prefix already exists. Duplicate names are not allowed."
+    assert_aws_error(
+        create().await,
+        "EntityAlreadyExists",
+        "A policy called s3-prefix already exists. Duplicate names are not allowed.",
     );
 
     let v2 = S3_PREFIX_POLICY.replace("s3:PutObject", "s3:DeleteObject");
@@ -492,58 +379,35 @@ async fn managed_policies_and_attachments() {
         .await
         .unwrap();
     assert_eq!(out.policy_version().unwrap().version_id(), Some("v2"));
-    let got = iam
-        .get_policy_version()
-        .policy_arn(&arn)
-        .version_id("v2")
-        .send()
-        .await
-        .unwrap();
+    let get_version = |arn: &str, version: &str| {
+        iam.get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+    };
+    let got = get_version(&arn, "v2").await.unwrap();
     let version = got.policy_version().unwrap();
     assert!(version.is_default_version());
     assert_eq!(
         decode_document(version.document().unwrap()),
         serde_json::from_str::<serde_json::Value>(&v2).unwrap()
     );
-    assert_eq!(
-        iam.get_policy()
-            .policy_arn(&arn)
-            .send()
-            .await
-            .unwrap()
-            .policy()
-            .unwrap()
-            .default_version_id(),
-        Some("v2")
-    );
+    let got = iam.get_policy().policy_arn(&arn).send().await.unwrap();
+    assert_eq!(got.policy().unwrap().default_version_id(), Some("v2"));
 
     let aws_arn = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
-    iam.attach_role_policy()
-        .role_name("app")
-        .policy_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    iam.attach_role_policy()
-        .role_name("app")
-        .policy_arn(aws_arn)
-        .send()
-        .await
-        .unwrap();
-    let err = iam
+    attach_role_policy(&iam, "app", &arn).await;
+    attach_role_policy(&iam, "app", aws_arn).await;
+    let missing = iam
         .attach_role_policy()
         .role_name("app")
         .policy_arn("arn:aws:iam::aws:policy/NoSuchThing")
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "NoSuchEntity".into(),
-            "Policy arn:aws:iam::aws:policy/NoSuchThing does not exist or is not attachable."
-                .into()
-        )
+        .await;
+    assert_aws_error(
+        missing,
+        "NoSuchEntity",
+        "Policy arn:aws:iam::aws:policy/NoSuchThing does not exist or is not attachable.",
     );
     let attached = iam
         .list_attached_role_policies()
@@ -558,12 +422,8 @@ async fn managed_policies_and_attachments() {
         .collect();
     assert_eq!(names, ["s3-prefix", "AmazonS3ReadOnlyAccess"]);
 
-    let aws_only = iam
-        .list_policies()
-        .scope(PolicyScopeType::Aws)
-        .send()
-        .await
-        .unwrap();
+    let list = |scope| iam.list_policies().scope(scope).send();
+    let aws_only = list(PolicyScopeType::Aws).await.unwrap();
     let aws_names: Vec<_> = aws_only
         .policies()
         .iter()
@@ -577,21 +437,10 @@ async fn managed_policies_and_attachments() {
     ] {
         assert!(aws_names.contains(&n), "{n} missing from {aws_names:?}");
     }
-    let local = iam
-        .list_policies()
-        .scope(PolicyScopeType::Local)
-        .send()
-        .await
-        .unwrap();
+    let local = list(PolicyScopeType::Local).await.unwrap();
     assert_eq!(local.policies().len(), 1);
     assert_eq!(local.policies()[0].attachment_count(), Some(1));
-    let aws_doc = iam
-        .get_policy_version()
-        .policy_arn(aws_arn)
-        .version_id("v1")
-        .send()
-        .await
-        .unwrap();
+    let aws_doc = get_version(aws_arn, "v1").await.unwrap();
     let doc = decode_document(aws_doc.policy_version().unwrap().document().unwrap());
     assert_eq!(doc["Statement"][0]["Action"][0], "s3:Get*");
 
@@ -601,46 +450,24 @@ async fn managed_policies_and_attachments() {
     assert_eq!(policies.len(), 2);
     assert_eq!(policies[0].1, v2);
 
-    let conflict = iam
-        .delete_policy()
-        .policy_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(conflict),
-        (
-            "DeleteConflict".into(),
-            "Cannot delete a policy attached to entities.".into()
-        )
+    let delete_policy = || iam.delete_policy().policy_arn(&arn).send();
+    let delete_role = || iam.delete_role().role_name("app").send();
+    assert_aws_error(
+        delete_policy().await,
+        "DeleteConflict",
+        "Cannot delete a policy attached to entities.",
     );
-    let conflict = iam.delete_role().role_name("app").send().await.unwrap_err();
-    assert_eq!(
-        aws_error(conflict).1,
-        "Cannot delete entity, must detach all policies first."
+    assert_aws_error(
+        delete_role().await,
+        "DeleteConflict",
+        "Cannot delete entity, must detach all policies first.",
     );
-    iam.detach_role_policy()
-        .role_name("app")
-        .policy_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    iam.detach_role_policy()
-        .role_name("app")
-        .policy_arn(aws_arn)
-        .send()
-        .await
-        .unwrap();
-    let conflict = iam
-        .delete_policy()
-        .policy_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
+    detach_role_policy(&iam, "app", &arn).await;
+    detach_role_policy(&iam, "app", aws_arn).await;
+    let message = aws_error_message(delete_policy().await, "DeleteConflict");
     assert!(
-        aws_error(conflict)
-            .1
-            .starts_with("This policy has more than one version.")
+        message.starts_with("This policy has more than one version."),
+        "{message}"
     );
     iam.delete_policy_version()
         .policy_arn(&arn)
@@ -648,8 +475,8 @@ async fn managed_policies_and_attachments() {
         .send()
         .await
         .unwrap();
-    iam.delete_policy().policy_arn(&arn).send().await.unwrap();
-    iam.delete_role().role_name("app").send().await.unwrap();
+    delete_policy().await.unwrap();
+    delete_role().await.unwrap();
     t.stop().await;
 }
 
@@ -657,21 +484,11 @@ async fn managed_policies_and_attachments() {
 async fn simulate_principal_and_custom_policy() {
     let t = TestServer::start().await;
     let iam = t.iam();
-    let role = iam
-        .create_role()
-        .role_name("k8s_default_aws-cli")
-        .assume_role_policy_document(trust_policy(PROVIDER, "default:aws-cli"))
-        .send()
+    let role = "k8s_default_aws-cli";
+    let role_arn = create_role(&iam, role, &trust_policy(PROVIDER, "default:aws-cli"))
         .await
-        .unwrap();
-    let role_arn = role.role().unwrap().arn().to_owned();
-    iam.put_role_policy()
-        .role_name("k8s_default_aws-cli")
-        .policy_name("s3")
-        .policy_document(S3_PREFIX_POLICY)
-        .send()
-        .await
-        .unwrap();
+        .arn;
+    put_role_policy(&iam, role, "s3", S3_PREFIX_POLICY).await;
     let out = iam
         .simulate_principal_policy()
         .policy_source_arn(&role_arn)
@@ -730,19 +547,16 @@ async fn simulate_principal_and_custom_policy() {
         Some("PolicyInputList.2")
     );
 
-    let err = iam
+    let unknown = iam
         .simulate_principal_policy()
         .policy_source_arn("arn:aws:iam::123456789012:role/nope")
         .action_names("s3:GetObject")
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        aws_error(err),
-        (
-            "NoSuchEntity".into(),
-            "The role with name nope cannot be found.".into()
-        )
+        .await;
+    assert_aws_error(
+        unknown,
+        "NoSuchEntity",
+        "The role with name nope cannot be found.",
     );
     t.stop().await;
 }
@@ -752,12 +566,12 @@ async fn lists_paginate_with_markers() {
     let t = TestServer::start().await;
     let iam = t.iam();
     for i in 0..5 {
-        iam.create_role()
-            .role_name(format!("role-{i}"))
-            .assume_role_policy_document(trust_policy(PROVIDER, "default:x"))
-            .send()
-            .await
-            .unwrap();
+        create_role(
+            &iam,
+            &format!("role-{i}"),
+            &trust_policy(PROVIDER, "default:x"),
+        )
+        .await;
     }
     let first = iam.list_roles().max_items(2).send().await.unwrap();
     assert_eq!(first.roles().len(), 2);
@@ -783,8 +597,10 @@ async fn lists_paginate_with_markers() {
         .unwrap();
     let names: Vec<_> = all.iter().map(|r| r.role_name().to_owned()).collect();
     assert_eq!(names, ["role-0", "role-1", "role-2", "role-3", "role-4"]);
-    let err = iam.list_roles().marker("garbage").send().await.unwrap_err();
-    assert_eq!(aws_error(err).0, "ValidationError");
+    aws_error_message(
+        iam.list_roles().marker("garbage").send().await,
+        "ValidationError",
+    );
     t.stop().await;
 }
 
@@ -792,37 +608,23 @@ async fn lists_paginate_with_markers() {
 async fn permissions_boundaries_limit_what_the_role_is_allowed() {
     let t = TestServer::start().await;
     let iam = t.iam();
-    let role = iam
-        .create_role()
-        .role_name("bounded")
-        .assume_role_policy_document(trust_policy(PROVIDER, "default:b"))
-        .send()
+    let arn = create_role(&iam, "bounded", &trust_policy(PROVIDER, "default:b"))
         .await
-        .unwrap();
-    let arn = role.role().unwrap().arn().to_owned();
+        .arn;
     let full = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
-    iam.put_role_policy()
-        .role_name("bounded")
-        .policy_name("all-s3")
-        .policy_document(full)
-        .send()
-        .await
-        .unwrap();
-    let err = iam
-        .put_role_permissions_boundary()
-        .role_name("bounded")
-        .permissions_boundary("arn:aws:iam::aws:policy/Nope")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(aws_error(err).0, "NoSuchEntity");
+    put_role_policy(&iam, "bounded", "all-s3", full).await;
+    let put_boundary = |boundary| {
+        iam.put_role_permissions_boundary()
+            .role_name("bounded")
+            .permissions_boundary(boundary)
+            .send()
+    };
+    aws_error_message(
+        put_boundary("arn:aws:iam::aws:policy/Nope").await,
+        "NoSuchEntity",
+    );
     let boundary = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
-    iam.put_role_permissions_boundary()
-        .role_name("bounded")
-        .permissions_boundary(boundary)
-        .send()
-        .await
-        .unwrap();
+    put_boundary(boundary).await.unwrap();
     let got = iam.get_role().role_name("bounded").send().await.unwrap();
     let pb = got.role().unwrap().permissions_boundary().unwrap();
     assert_eq!(pb.permissions_boundary_arn(), Some(boundary));

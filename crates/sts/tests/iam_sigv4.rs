@@ -195,6 +195,12 @@ fn signatures_from_aws_sigv4_verify_in_both_locations() {
     }
 }
 
+/// Asserts that the verifier rejected a request because its signature does not match.
+fn assert_signature_mismatch(result: Result<sigv4::SignedRequest, String>) {
+    let err = result.unwrap_err();
+    assert!(err.starts_with("SignatureDoesNotMatch"), "{err}");
+}
+
 #[test]
 fn any_change_after_signing_breaks_the_signature() {
     let now = SystemTime::now();
@@ -204,88 +210,53 @@ fn any_change_after_signing_breaks_the_signature() {
         body: "Action=GetCallerIdentity&Version=2011-06-16",
         ..*c
     };
-    assert!(
-        verify(&altered, &query, &headers, SECRET, now)
-            .unwrap_err()
-            .starts_with("SignatureDoesNotMatch")
-    );
+    assert_signature_mismatch(verify(&altered, &query, &headers, SECRET, now));
     let moved = Case {
         path: "/other",
         ..*c
     };
-    assert!(
-        verify(&moved, &query, &headers, SECRET, now)
-            .unwrap_err()
-            .starts_with("SignatureDoesNotMatch")
-    );
-    let mut headers2 = headers.clone();
-    headers2.insert("host", HeaderValue::from_static("127.0.0.1:8091"));
-    assert!(
-        verify(c, &query, &headers2, SECRET, now)
-            .unwrap_err()
-            .starts_with("SignatureDoesNotMatch")
-    );
+    assert_signature_mismatch(verify(&moved, &query, &headers, SECRET, now));
+    let mut other_host = headers.clone();
+    other_host.insert("host", HeaderValue::from_static("127.0.0.1:8091"));
+    assert_signature_mismatch(verify(c, &query, &other_host, SECRET, now));
     // Presigned: the query is signed too.
     let c = &CASES[2];
     let (query, headers) = sign_case(c, SignatureLocation::QueryParams, None, now);
     let tampered = query.replace("value1", "value9");
-    assert!(
-        verify(c, &tampered, &headers, SECRET, now)
-            .unwrap_err()
-            .starts_with("SignatureDoesNotMatch")
-    );
+    assert_signature_mismatch(verify(c, &tampered, &headers, SECRET, now));
 }
 
 #[test]
 fn clock_skew_and_presigned_expiry() {
+    use SignatureLocation::{Headers, QueryParams};
     let now = SystemTime::now();
     let c = &CASES[0];
-    let (query, headers) = sign_case(
-        c,
-        SignatureLocation::Headers,
-        None,
-        now - Duration::from_secs(14 * 60),
-    );
-    verify(c, &query, &headers, SECRET, now).unwrap();
-    let (query, headers) = sign_case(
-        c,
-        SignatureLocation::Headers,
-        None,
-        now - Duration::from_secs(16 * 60),
-    );
-    assert!(
-        verify(c, &query, &headers, SECRET, now)
-            .unwrap_err()
-            .contains("Signature expired")
-    );
-    let (query, headers) = sign_case(
-        c,
-        SignatureLocation::Headers,
-        None,
-        now + Duration::from_secs(16 * 60),
-    );
-    assert!(
-        verify(c, &query, &headers, SECRET, now)
-            .unwrap_err()
-            .contains("Signature not yet current")
-    );
-    // X-Amz-Expires=900 here: 14 minutes old is fine, 16 is not.
-    let (query, headers) = sign_case(
-        c,
-        SignatureLocation::QueryParams,
-        None,
-        now - Duration::from_secs(14 * 60),
-    );
-    verify(c, &query, &headers, SECRET, now).unwrap();
-    let (query, headers) = sign_case(
-        c,
-        SignatureLocation::QueryParams,
-        None,
-        now - Duration::from_secs(16 * 60),
-    );
-    assert!(
-        verify(c, &query, &headers, SECRET, now)
-            .unwrap_err()
-            .contains("Signature expired")
-    );
+    // (where the signature goes, minutes from the check to the signing time, the error
+    // expected); presigned requests carry X-Amz-Expires=900: 14 minutes old is fine, 16 is not.
+    let cases = [
+        (Headers, -14_i32, None),
+        (Headers, -16, Some("Signature expired")),
+        (Headers, 16, Some("Signature not yet current")),
+        (QueryParams, -14, None),
+        (QueryParams, -16, Some("Signature expired")),
+    ];
+    for (location, minutes, expected) in cases {
+        let offset = Duration::from_secs(u64::from(minutes.unsigned_abs()) * 60);
+        let signed_at = if minutes < 0 {
+            now - offset
+        } else {
+            now + offset
+        };
+        let (query, headers) = sign_case(c, location, None, signed_at);
+        match (verify(c, &query, &headers, SECRET, now), expected) {
+            (Ok(_), None) => {}
+            (Err(err), Some(expected)) => assert!(
+                err.contains(expected),
+                "{location:?} signed {minutes} min from now: {err}"
+            ),
+            (result, expected) => panic!(
+                "{location:?} signed {minutes} min from now: expected {expected:?}, got {result:?}"
+            ),
+        }
+    }
 }

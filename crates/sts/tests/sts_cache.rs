@@ -12,6 +12,10 @@ use irsa_jose::{KeyAlgorithm, PrivateKey};
 use irsa_sts::cache::StateCache;
 use irsa_sts::store::{EXTERNAL_CHECK_INTERVAL, Role, Store};
 use serde_json::json;
+use sts_support::iam_calls::{
+    attach_role_policy, aws_error_message, create_oidc_provider, create_policy, create_role,
+    delete_role_policy, detach_role_policy, iam_client, put_role_policy,
+};
 use sts_support::{ACCOUNT, StsServer, TestIssuer, jwks, key, mint, sa_claims, service_error};
 
 const ROLE: &str = "cache-role";
@@ -43,16 +47,7 @@ impl Setup {
             provider_arn,
             role_arn: String::new(),
         };
-        let role = s
-            .server
-            .iam()
-            .create_role()
-            .role_name(ROLE)
-            .assume_role_policy_document(s.trust(SUB))
-            .send()
-            .await
-            .unwrap();
-        s.role_arn = role.role().unwrap().arn().to_owned();
+        s.role_arn = create_role(&s.server.iam(), ROLE, &s.trust(SUB)).await.arn;
         s
     }
 
@@ -104,46 +99,25 @@ impl Setup {
     async fn session_iam(&self) -> aws_sdk_iam::Client {
         let out = self.assume().await.unwrap();
         let c = out.credentials().unwrap();
-        let conf = aws_sdk_iam::Config::builder()
-            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-            .region(aws_sdk_iam::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_owned()),
-                None,
-                "test",
-            ))
-            .endpoint_url(self.server.url())
-            .build();
-        aws_sdk_iam::Client::from_conf(conf)
+        iam_client(
+            &self.server.url(),
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+        )
     }
 }
 
 async fn create_provider(server: &StsServer, url: &str) -> String {
-    server
-        .iam()
-        .create_open_id_connect_provider()
-        .url(url)
-        .client_id_list(AUD)
-        .send()
-        .await
-        .unwrap()
-        .open_id_connect_provider_arn()
-        .unwrap()
-        .to_owned()
+    create_oidc_provider(&server.iam(), url, AUD).await
 }
 
 /// Whether a role session may call `iam:ListRoles` (AccessDenied otherwise).
 async fn may_list_roles(iam: &aws_sdk_iam::Client) -> bool {
     match iam.list_roles().send().await {
         Ok(_) => true,
-        Err(e) => {
-            let code = e.as_service_error().and_then(|e| {
-                use aws_sdk_iam::error::ProvideErrorMetadata as _;
-                e.code().map(str::to_owned)
-            });
-            assert_eq!(code.as_deref(), Some("AccessDenied"), "{e:?}");
+        denied => {
+            aws_error_message(denied, "AccessDenied");
             false
         }
     }
@@ -158,24 +132,20 @@ fn allow(action: &str) -> String {
 async fn trust_policy_updates_are_seen_by_the_next_call() {
     let s = Setup::new().await;
     let iam = s.server.iam();
+    let trust = |sub| {
+        iam.update_assume_role_policy()
+            .role_name(ROLE)
+            .policy_document(s.trust(sub))
+            .send()
+    };
     s.assume().await.unwrap();
-    iam.update_assume_role_policy()
-        .role_name(ROLE)
-        .policy_document(s.trust("system:serviceaccount:other:sa"))
-        .send()
-        .await
-        .unwrap();
+    trust("system:serviceaccount:other:sa").await.unwrap();
     let (code, message) = s.assume().await.unwrap_err();
     assert_eq!(
         (code.as_str(), message.as_str()),
         ("AccessDenied", NOT_AUTHORIZED)
     );
-    iam.update_assume_role_policy()
-        .role_name(ROLE)
-        .policy_document(s.trust(SUB))
-        .send()
-        .await
-        .unwrap();
+    trust(SUB).await.unwrap();
     s.assume().await.unwrap();
 }
 
@@ -183,21 +153,17 @@ async fn trust_policy_updates_are_seen_by_the_next_call() {
 async fn max_session_duration_updates_are_seen_by_the_next_call() {
     let s = Setup::new().await;
     let iam = s.server.iam();
+    let max_session = |seconds| {
+        iam.update_role()
+            .role_name(ROLE)
+            .max_session_duration(seconds)
+            .send()
+    };
     let too_long = s.assume_for(Some(7200)).await.unwrap_err();
     assert_eq!(too_long.0, "ValidationError");
-    iam.update_role()
-        .role_name(ROLE)
-        .max_session_duration(7200)
-        .send()
-        .await
-        .unwrap();
+    max_session(7200).await.unwrap();
     s.assume_for(Some(7200)).await.unwrap();
-    iam.update_role()
-        .role_name(ROLE)
-        .max_session_duration(3600)
-        .send()
-        .await
-        .unwrap();
+    max_session(3600).await.unwrap();
     assert_eq!(
         s.assume_for(Some(7200)).await.unwrap_err().0,
         "ValidationError"
@@ -220,12 +186,7 @@ async fn deleted_and_recreated_roles_are_seen_by_the_next_call() {
         (code.as_str(), message.as_str()),
         ("AccessDenied", NOT_AUTHORIZED)
     );
-    iam.create_role()
-        .role_name(ROLE)
-        .assume_role_policy_document(s.trust(SUB))
-        .send()
-        .await
-        .unwrap();
+    create_role(&iam, ROLE, &s.trust(SUB)).await;
     let again = s.assume().await.unwrap();
     let again_id = again.assumed_role_user().unwrap().assumed_role_id();
     assert_ne!(again_id, first_id, "the new role has a new unique id");
@@ -235,13 +196,14 @@ async fn deleted_and_recreated_roles_are_seen_by_the_next_call() {
 async fn provider_client_id_changes_are_seen_by_the_next_call() {
     let s = Setup::new().await;
     let iam = s.server.iam();
+    let add = |audience| {
+        iam.add_client_id_to_open_id_connect_provider()
+            .open_id_connect_provider_arn(&s.provider_arn)
+            .client_id(audience)
+            .send()
+    };
     s.assume().await.unwrap();
-    iam.add_client_id_to_open_id_connect_provider()
-        .open_id_connect_provider_arn(&s.provider_arn)
-        .client_id("other-audience")
-        .send()
-        .await
-        .unwrap();
+    add("other-audience").await.unwrap();
     iam.remove_client_id_from_open_id_connect_provider()
         .open_id_connect_provider_arn(&s.provider_arn)
         .client_id(AUD)
@@ -253,12 +215,7 @@ async fn provider_client_id_changes_are_seen_by_the_next_call() {
         (code.as_str(), message.as_str()),
         ("InvalidIdentityToken", "Incorrect token audience")
     );
-    iam.add_client_id_to_open_id_connect_provider()
-        .open_id_connect_provider_arn(&s.provider_arn)
-        .client_id(AUD)
-        .send()
-        .await
-        .unwrap();
+    add(AUD).await.unwrap();
     s.assume().await.unwrap();
 }
 
@@ -328,44 +285,14 @@ async fn role_policy_writes_are_seen_by_the_next_session_call() {
     assert!(!may_list_roles(&session).await);
 
     // Inline policies.
-    admin
-        .put_role_policy()
-        .role_name(ROLE)
-        .policy_name("list")
-        .policy_document(allow("iam:ListRoles"))
-        .send()
-        .await
-        .unwrap();
+    put_role_policy(&admin, ROLE, "list", &allow("iam:ListRoles")).await;
     assert!(may_list_roles(&session).await);
-    admin
-        .delete_role_policy()
-        .role_name(ROLE)
-        .policy_name("list")
-        .send()
-        .await
-        .unwrap();
+    delete_role_policy(&admin, ROLE, "list").await;
     assert!(!may_list_roles(&session).await);
 
     // Attached managed policies and their default version.
-    let policy_arn = admin
-        .create_policy()
-        .policy_name("list-roles")
-        .policy_document(allow("iam:ListRoles"))
-        .send()
-        .await
-        .unwrap()
-        .policy()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    admin
-        .attach_role_policy()
-        .role_name(ROLE)
-        .policy_arn(&policy_arn)
-        .send()
-        .await
-        .unwrap();
+    let policy_arn = create_policy(&admin, "list-roles", &allow("iam:ListRoles")).await;
+    attach_role_policy(&admin, ROLE, &policy_arn).await;
     assert!(may_list_roles(&session).await);
     admin
         .create_policy_version()
@@ -386,18 +313,7 @@ async fn role_policy_writes_are_seen_by_the_next_session_call() {
     assert!(may_list_roles(&session).await);
 
     // A permissions boundary that does not allow the action, then none.
-    let boundary_arn = admin
-        .create_policy()
-        .policy_name("boundary")
-        .policy_document(allow("s3:*"))
-        .send()
-        .await
-        .unwrap()
-        .policy()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let boundary_arn = create_policy(&admin, "boundary", &allow("s3:*")).await;
     admin
         .put_role_permissions_boundary()
         .role_name(ROLE)
@@ -414,13 +330,7 @@ async fn role_policy_writes_are_seen_by_the_next_session_call() {
         .unwrap();
     assert!(may_list_roles(&session).await);
 
-    admin
-        .detach_role_policy()
-        .role_name(ROLE)
-        .policy_arn(&policy_arn)
-        .send()
-        .await
-        .unwrap();
+    detach_role_policy(&admin, ROLE, &policy_arn).await;
     assert!(!may_list_roles(&session).await);
 }
 

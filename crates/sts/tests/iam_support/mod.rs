@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
 use irsa_sts::server::{self, AdminCredentials, AppState, RunningServer, ServerConfig};
 use irsa_sts::store::Store;
+
+mod calls;
+#[allow(unused_imports)] // not every test file uses the calls
+pub use calls::*;
 
 pub const ADMIN_ID: &str = "AKIAIRSATESTADMIN001";
 pub const ADMIN_SECRET: &str = "irsa-test-admin-secret-0123456789abcdefgh";
@@ -47,31 +50,6 @@ impl TestServer {
 
     pub async fn stop(self) {
         self.server.shutdown().await.unwrap();
-    }
-}
-
-pub fn iam_client(url: &str, id: &str, secret: &str, token: Option<String>) -> aws_sdk_iam::Client {
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(id, secret, token, None, "irsa-test"))
-        .endpoint_url(url)
-        .build();
-    aws_sdk_iam::Client::from_conf(conf)
-}
-
-/// The code and message of an SDK error.
-pub fn aws_error<E, R>(err: aws_sdk_iam::error::SdkError<E, R>) -> (String, String)
-where
-    E: aws_sdk_iam::error::ProvideErrorMetadata + std::fmt::Debug,
-    R: std::fmt::Debug,
-{
-    let meta = err
-        .as_service_error()
-        .map(|e| (e.code().map(str::to_owned), e.message().map(str::to_owned)));
-    match meta {
-        Some((Some(code), message)) => (code, message.unwrap_or_default()),
-        _ => panic!("expected a service error, got {err:?}"),
     }
 }
 

@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+#[path = "../iam_support/calls.rs"]
+pub mod iam_calls;
+
 /// What the issuer serves, changeable while it runs.
 pub struct IssuerState {
     /// The issuer URL (`http://127.0.0.1:PORT` or `https://...`).
@@ -304,19 +307,7 @@ impl StsServer {
 
     /// An IAM client with the admin keys.
     pub fn iam(&self) -> aws_sdk_iam::Client {
-        let conf = aws_sdk_iam::Config::builder()
-            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-            .region(aws_sdk_iam::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                ADMIN_ID,
-                ADMIN_SECRET,
-                None,
-                None,
-                "test",
-            ))
-            .endpoint_url(self.url())
-            .build();
-        aws_sdk_iam::Client::from_conf(conf)
+        iam_calls::iam_client(&self.url(), ADMIN_ID, ADMIN_SECRET, None)
     }
 
     /// An STS client signing with the given keys.
@@ -358,14 +349,7 @@ where
 /// through aws-sdk-iam with the admin keys. Returns (provider ARN, role ARN).
 pub async fn register_seed_role(server: &StsServer, issuer_url: &str) -> (String, String) {
     let iam = server.iam();
-    let provider = iam
-        .create_open_id_connect_provider()
-        .url(issuer_url)
-        .client_id_list("sts.amazonaws.com")
-        .send()
-        .await
-        .unwrap();
-    let provider_arn = provider.open_id_connect_provider_arn().unwrap().to_owned();
+    let provider_arn = iam_calls::create_oidc_provider(&iam, issuer_url, "sts.amazonaws.com").await;
     let host = issuer_url
         .split_once("://")
         .map_or(issuer_url, |(_, rest)| rest);
@@ -381,14 +365,8 @@ pub async fn register_seed_role(server: &StsServer, issuer_url: &str) -> (String
             }}
         }]
     });
-    let role = iam
-        .create_role()
-        .role_name("k8s_default_aws-cli")
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
-    (provider_arn, role.role().unwrap().arn().to_owned())
+    let role = iam_calls::create_role(&iam, "k8s_default_aws-cli", &trust.to_string()).await;
+    (provider_arn, role.arn)
 }
 
 /// The test venv's python (`IRSA_TEST_PYTHON`), or `None` (after printing why) when the
