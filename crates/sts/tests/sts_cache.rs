@@ -16,7 +16,10 @@ use sts_support::iam_calls::{
     attach_role_policy, aws_error_message, create_oidc_provider, create_policy, create_role,
     delete_role_policy, detach_role_policy, iam_client, put_role_policy,
 };
-use sts_support::{ACCOUNT, StsServer, TestIssuer, jwks, key, mint, sa_claims, service_error};
+use sts_support::{
+    ACCOUNT, StsServer, TestIssuer, jwks, key, mint, sa_claims, service_error,
+    web_identity_and_root_trust,
+};
 
 const ROLE: &str = "cache-role";
 const SUB: &str = "system:serviceaccount:default:aws-cli";
@@ -57,21 +60,7 @@ impl Setup {
 
     /// Trusts tokens of `sub` from the provider, and the account root for AssumeRole.
     fn trust(&self, sub: &str) -> String {
-        let host = self.host();
-        json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Federated": self.provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {"StringEquals": {format!("{host}:sub"): sub, format!("{host}:aud"): AUD}}
-            }, {
-                "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
-                "Action": "sts:AssumeRole"
-            }]
-        })
-        .to_string()
+        web_identity_and_root_trust(&self.provider_arn, &self.issuer.url, sub)
     }
 
     async fn assume_for(&self, duration: Option<i32>) -> Result<Assumed, (String, String)> {
@@ -93,6 +82,12 @@ impl Setup {
 
     async fn assume(&self) -> Result<Assumed, (String, String)> {
         self.assume_for(None).await
+    }
+
+    /// Asserts that AssumeRoleWithWebIdentity is refused with this AWS error.
+    async fn assert_refused(&self, code: &str, message: &str) {
+        let (got_code, got_message) = self.assume().await.unwrap_err();
+        assert_eq!((got_code.as_str(), got_message.as_str()), (code, message));
     }
 
     /// An IAM client signing with the credentials of a fresh web-identity session.
@@ -140,11 +135,7 @@ async fn trust_policy_updates_are_seen_by_the_next_call() {
     };
     s.assume().await.unwrap();
     trust("system:serviceaccount:other:sa").await.unwrap();
-    let (code, message) = s.assume().await.unwrap_err();
-    assert_eq!(
-        (code.as_str(), message.as_str()),
-        ("AccessDenied", NOT_AUTHORIZED)
-    );
+    s.assert_refused("AccessDenied", NOT_AUTHORIZED).await;
     trust(SUB).await.unwrap();
     s.assume().await.unwrap();
 }
@@ -181,11 +172,7 @@ async fn deleted_and_recreated_roles_are_seen_by_the_next_call() {
         .assumed_role_id()
         .to_owned();
     iam.delete_role().role_name(ROLE).send().await.unwrap();
-    let (code, message) = s.assume().await.unwrap_err();
-    assert_eq!(
-        (code.as_str(), message.as_str()),
-        ("AccessDenied", NOT_AUTHORIZED)
-    );
+    s.assert_refused("AccessDenied", NOT_AUTHORIZED).await;
     create_role(&iam, ROLE, &s.trust(SUB)).await;
     let again = s.assume().await.unwrap();
     let again_id = again.assumed_role_user().unwrap().assumed_role_id();
@@ -210,11 +197,8 @@ async fn provider_client_id_changes_are_seen_by_the_next_call() {
         .send()
         .await
         .unwrap();
-    let (code, message) = s.assume().await.unwrap_err();
-    assert_eq!(
-        (code.as_str(), message.as_str()),
-        ("InvalidIdentityToken", "Incorrect token audience")
-    );
+    s.assert_refused("InvalidIdentityToken", "Incorrect token audience")
+        .await;
     add(AUD).await.unwrap();
     s.assume().await.unwrap();
 }
@@ -229,15 +213,11 @@ async fn deleted_and_recreated_providers_are_seen_by_the_next_call() {
         .send()
         .await
         .unwrap();
-    let (code, message) = s.assume().await.unwrap_err();
-    assert_eq!(code, "InvalidIdentityToken");
-    assert_eq!(
-        message,
-        format!(
-            "No OpenIDConnect provider found in your account for {}",
-            s.issuer.url
-        )
+    let no_provider = format!(
+        "No OpenIDConnect provider found in your account for {}",
+        s.issuer.url
     );
+    s.assert_refused("InvalidIdentityToken", &no_provider).await;
     assert_eq!(
         create_provider(&s.server, &s.issuer.url).await,
         s.provider_arn

@@ -9,7 +9,13 @@ mod sts_support;
 
 use irsa_jose::{KeyAlgorithm, PrivateKey};
 use serde_json::{Value, json};
-use sts_support::{ACCOUNT, StsServer, TestIssuer, jwks, key, mint, now, sa_claims, service_error};
+use sts_support::iam_calls::{
+    assert_aws_error, aws_error_message, create_oidc_provider, create_role, put_role_policy,
+};
+use sts_support::{
+    ACCOUNT, StsServer, TestIssuer, jwks, key, mint, now, sa_claims, service_error,
+    web_identity_and_root_trust,
+};
 
 const ROLE: &str = "k8s_default_aws-cli";
 const SA_SUB: &str = "system:serviceaccount:default:aws-cli";
@@ -37,52 +43,20 @@ impl Setup {
         let issuer = TestIssuer::http(&jwks(&[&key])).await;
         let server = StsServer::start_with(fetcher).await;
         let iam = server.iam();
-        let provider = iam
-            .create_open_id_connect_provider()
-            .url(&issuer.url)
-            .client_id_list(AUD)
-            .send()
-            .await
-            .unwrap();
-        let provider_arn = provider.open_id_connect_provider_arn().unwrap().to_owned();
+        let provider_arn = create_oidc_provider(&iam, &issuer.url, AUD).await;
         let host = issuer.url.trim_start_matches("http://");
         assert_eq!(
             provider_arn,
             format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}")
         );
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {"StringEquals": {format!("{host}:sub"): SA_SUB, format!("{host}:aud"): AUD}}
-            }, {
-                "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
-                "Action": "sts:AssumeRole"
-            }]
-        });
-        let role = iam
-            .create_role()
-            .role_name(ROLE)
-            .assume_role_policy_document(trust.to_string())
-            .send()
-            .await
-            .unwrap();
-        let role_arn = role.role().unwrap().arn().to_owned();
+        let trust = web_identity_and_root_trust(&provider_arn, &issuer.url, SA_SUB);
+        let role_arn = create_role(&iam, ROLE, &trust).await.arn;
         let s3 = json!({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": "s3:*",
                 "Resource": ["arn:aws:s3:::k8s-default-aws-cli-*", "arn:aws:s3:::k8s-default-aws-cli-*/*"]}]
         });
-        iam.put_role_policy()
-            .role_name(ROLE)
-            .policy_name("s3-prefix")
-            .policy_document(s3.to_string())
-            .send()
-            .await
-            .unwrap();
+        put_role_policy(&iam, ROLE, "s3-prefix", &s3.to_string()).await;
         Setup {
             server,
             issuer,
@@ -163,8 +137,10 @@ async fn web_identity_credentials_identify_the_assumed_role() {
     let forged = s
         .server
         .sts_with(creds.access_key_id(), creds.secret_access_key(), Some(bad));
-    let (code, _) = service_error(forged.get_caller_identity().send().await.unwrap_err());
-    assert_eq!(code, "InvalidClientTokenId");
+    aws_error_message(
+        forged.get_caller_identity().send().await,
+        "InvalidClientTokenId",
+    );
 }
 
 #[tokio::test]
@@ -200,16 +176,13 @@ async fn admin_and_sessions_call_get_caller_identity_and_assume_role() {
     );
     // The role's own policies do not allow sts:AssumeRole, and the trust policy names the
     // account, not this session: role chaining is refused with AWS's message.
-    let (code, message) = service_error(
-        session
-            .assume_role()
-            .role_arn(&s.role_arn)
-            .role_session_name("chained")
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "AccessDenied");
+    let chained = session
+        .assume_role()
+        .role_arn(&s.role_arn)
+        .role_session_name("chained")
+        .send()
+        .await;
+    let message = aws_error_message(chained, "AccessDenied");
     assert!(
         message.starts_with(&format!(
             "User: arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE}/admin-session is not authorized to perform: sts:AssumeRole on resource: {}",
@@ -219,17 +192,15 @@ async fn admin_and_sessions_call_get_caller_identity_and_assume_role() {
     );
 
     // A role that does not exist.
-    let (code, message) = service_error(
-        s.server
-            .sts()
-            .assume_role()
-            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/nope"))
-            .role_session_name("x1")
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "AccessDenied");
+    let missing = s
+        .server
+        .sts()
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/nope"))
+        .role_session_name("x1")
+        .send()
+        .await;
+    let message = aws_error_message(missing, "AccessDenied");
     assert!(
         message.contains("is not authorized to perform: sts:AssumeRole"),
         "{message}"
@@ -400,18 +371,16 @@ async fn duration_is_checked_against_the_role() {
             .duration_seconds(d)
             .send()
     };
-    let (code, message) = service_error(request(600).await.unwrap_err());
-    assert_eq!(code, "ValidationError");
-    assert_eq!(
-        message,
+    assert_aws_error(
+        request(600).await,
+        "ValidationError",
         "1 validation error detected: Value '600' at 'durationSeconds' failed to satisfy constraint: \
-         Member must have value greater than or equal to 900"
+         Member must have value greater than or equal to 900",
     );
-    let (code, message) = service_error(request(7200).await.unwrap_err());
-    assert_eq!(code, "ValidationError");
-    assert_eq!(
-        message,
-        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+    assert_aws_error(
+        request(7200).await,
+        "ValidationError",
+        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
     );
 
     s.server
@@ -441,18 +410,12 @@ async fn session_policies_are_validated_and_reported() {
             .policy(policy)
             .send()
     };
-    let (code, _) = service_error(
-        call("{\"Version\":\"2012-10-17\",\"Statement\":[")
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "MalformedPolicyDocument");
-    let (code, _) = service_error(
-        call(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Resource":"*"}]}"#)
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "MalformedPolicyDocument");
+    for malformed in [
+        "{\"Version\":\"2012-10-17\",\"Statement\":[",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Resource":"*"}]}"#,
+    ] {
+        aws_error_message(call(malformed).await, "MalformedPolicyDocument");
+    }
 
     let ok = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
     let out = call(ok).await.unwrap();
@@ -464,37 +427,25 @@ async fn session_policies_are_validated_and_reported() {
 async fn invalid_parameters_use_aws_validation_messages() {
     let s = Setup::new().await;
     let token = s.token("default", "aws-cli", AUD);
-    let (code, message) = service_error(
+    let call = |role_arn: &str, session_name: &str| {
         s.server
             .sts()
             .assume_role_with_web_identity()
-            .role_arn(&s.role_arn)
-            .role_session_name("Session1:2")
+            .role_arn(role_arn)
+            .role_session_name(session_name)
             .web_identity_token(&token)
             .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "ValidationError");
-    assert_eq!(
-        message,
+    };
+    assert_aws_error(
+        call(&s.role_arn, "Session1:2").await,
+        "ValidationError",
         "1 validation error detected: Value 'Session1:2' at 'roleSessionName' failed to satisfy constraint: \
-         Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+         Member must satisfy regular expression pattern: [\\w+=,.@-]*",
     );
-    let (code, message) = service_error(
-        s.server
-            .sts()
-            .assume_role_with_web_identity()
-            .role_arn("nothing-valid-in-here")
-            .role_session_name("s1")
-            .web_identity_token(&token)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(
-        (code.as_str(), message.as_str()),
-        ("ValidationError", "nothing-valid-in-here is invalid")
+    assert_aws_error(
+        call("nothing-valid-in-here", "s1").await,
+        "ValidationError",
+        "nothing-valid-in-here is invalid",
     );
 }
 

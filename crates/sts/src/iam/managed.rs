@@ -46,6 +46,12 @@ fn not_attachable(arn: &str) -> AwsError {
     AwsError::no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
 }
 
+fn version_not_found(arn: &str, vid: &str) -> AwsError {
+    AwsError::no_such_entity(format!(
+        "Policy {arn} version {vid} does not exist or is not attachable."
+    ))
+}
+
 fn check_arn(r: &QueryRequest) -> Result<&str, AwsError> {
     let arn = r.required("PolicyArn")?;
     let mut v = Violations::new();
@@ -232,11 +238,7 @@ pub(super) fn get_version(state: &AppState, r: &QueryRequest) -> Result<String, 
         .store
         .get_policy_version(arn, vid)
         .map_err(store_err)?
-        .ok_or_else(|| {
-            AwsError::no_such_entity(format!(
-                "Policy {arn} version {vid} does not exist or is not attachable."
-            ))
-        })?;
+        .ok_or_else(|| version_not_found(arn, vid))?;
     let mut w = XmlWriter::new();
     w.with("PolicyVersion", |w| write_version(w, &v, true));
     Ok(w.finish())
@@ -310,9 +312,7 @@ pub(super) fn delete_version(state: &AppState, r: &QueryRequest) -> Result<Strin
         PolicyWrite::Conflict => Err(AwsError::delete_conflict(
             "Cannot delete the default version of a policy.",
         )),
-        _ => Err(AwsError::no_such_entity(format!(
-            "Policy {arn} version {vid} does not exist or is not attachable."
-        ))),
+        _ => Err(version_not_found(arn, vid)),
     }
 }
 
@@ -326,11 +326,7 @@ pub(super) fn set_default_version(
     let vid = version_id(r)?;
     applied(
         state.store.set_default_policy_version(arn, vid, now),
-        || {
-            AwsError::no_such_entity(format!(
-                "Policy {arn} version {vid} does not exist or is not attachable."
-            ))
-        },
+        || version_not_found(arn, vid),
     )
 }
 

@@ -350,23 +350,56 @@ where
 pub async fn register_seed_role(server: &StsServer, issuer_url: &str) -> (String, String) {
     let iam = server.iam();
     let provider_arn = iam_calls::create_oidc_provider(&iam, issuer_url, "sts.amazonaws.com").await;
+    let trust = web_identity_trust(
+        &provider_arn,
+        issuer_url,
+        "system:serviceaccount:default:aws-cli",
+    );
+    let role = iam_calls::create_role(&iam, "k8s_default_aws-cli", &trust).await;
+    (provider_arn, role.arn)
+}
+
+/// The statement trusting tokens of `sub` with audience `sts.amazonaws.com` from the provider
+/// `provider_arn` of `issuer_url`.
+fn web_identity_statement(provider_arn: &str, issuer_url: &str, sub: &str) -> Value {
     let host = issuer_url
         .split_once("://")
         .map_or(issuer_url, |(_, rest)| rest);
-    let trust = json!({
+    json!({
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {
+            format!("{host}:sub"): sub,
+            format!("{host}:aud"): "sts.amazonaws.com"
+        }}
+    })
+}
+
+/// A trust policy for AssumeRoleWithWebIdentity by tokens of `sub` (audience
+/// `sts.amazonaws.com`) from the provider `provider_arn` of `issuer_url`.
+pub fn web_identity_trust(provider_arn: &str, issuer_url: &str, sub: &str) -> String {
+    json!({
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                format!("{host}:sub"): "system:serviceaccount:default:aws-cli",
-                format!("{host}:aud"): "sts.amazonaws.com"
-            }}
-        }]
-    });
-    let role = iam_calls::create_role(&iam, "k8s_default_aws-cli", &trust.to_string()).await;
-    (provider_arn, role.arn)
+        "Statement": [web_identity_statement(provider_arn, issuer_url, sub)]
+    })
+    .to_string()
+}
+
+/// [`web_identity_trust`] plus a statement letting the account root call AssumeRole.
+pub fn web_identity_and_root_trust(provider_arn: &str, issuer_url: &str, sub: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            web_identity_statement(provider_arn, issuer_url, sub),
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+                "Action": "sts:AssumeRole"
+            }
+        ]
+    })
+    .to_string()
 }
 
 /// The test venv's python (`IRSA_TEST_PYTHON`), or `None` (after printing why) when the
