@@ -1,7 +1,7 @@
 //! The EKS Pod Identity association file (`--watch-container-credentials-config`,
 //! webhook.md §3.14).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -9,8 +9,14 @@ use crate::error::AssociationsError;
 
 /// The `(namespace, serviceAccount)` pairs that use container-credentials mode. Exact matches
 /// only; no role is stored (the Pod Identity agent resolves roles on its side).
+///
+/// Kept by namespace, so that [`Associations::contains`] (asked for every admitted pod) is a
+/// borrowed hash lookup whatever the number of associations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Associations(HashSet<(String, String)>);
+pub struct Associations {
+    by_namespace: HashMap<String, HashSet<String>>,
+    len: usize,
+}
 
 impl Associations {
     /// Parses the file content:
@@ -41,35 +47,39 @@ impl Associations {
 
     /// Whether `namespace/service_account` is associated.
     pub fn contains(&self, namespace: &str, service_account: &str) -> bool {
-        // Borrowed lookup without allocating a key tuple.
-        self.0
-            .iter()
-            .any(|(n, s)| n == namespace && s == service_account)
+        self.by_namespace
+            .get(namespace)
+            .is_some_and(|names| names.contains(service_account))
     }
 
     /// Adds an association.
     pub fn insert(&mut self, namespace: impl Into<String>, service_account: impl Into<String>) {
-        self.0.insert((namespace.into(), service_account.into()));
+        let added = self
+            .by_namespace
+            .entry(namespace.into())
+            .or_default()
+            .insert(service_account.into());
+        self.len += usize::from(added);
     }
 
     /// Number of associations.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 
     /// Whether there are none (container-credentials mode is then never used).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 }
 
 impl<N: Into<String>, S: Into<String>> FromIterator<(N, S)> for Associations {
     fn from_iter<I: IntoIterator<Item = (N, S)>>(iter: I) -> Self {
-        Self(
-            iter.into_iter()
-                .map(|(n, s)| (n.into(), s.into()))
-                .collect(),
-        )
+        let mut out = Self::default();
+        for (namespace, service_account) in iter {
+            out.insert(namespace, service_account);
+        }
+        out
     }
 }
 
@@ -86,7 +96,21 @@ mod tests {
         assert!(a.contains("foo", "ns-foo-sa"));
         assert!(a.contains("bar", "ns-bar-sa"));
         assert!(!a.contains("foo", "ns-bar-sa"));
+        assert!(!a.contains("baz", "ns-foo-sa"));
         assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn counts_repeated_pairs_once() {
+        let a: Associations = [("a", "x"), ("a", "x"), ("a", "y"), ("b", "x")]
+            .into_iter()
+            .collect();
+        assert_eq!(a.len(), 3);
+        assert!(a.contains("a", "y") && a.contains("b", "x") && !a.contains("b", "y"));
+        assert_eq!(
+            a,
+            [("b", "x"), ("a", "y"), ("a", "x")].into_iter().collect()
+        );
     }
 
     #[test]
