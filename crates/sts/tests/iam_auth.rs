@@ -251,12 +251,7 @@ async fn role_sessions_get_what_their_policies_allow() {
     )
     .unwrap();
     assert!(creds.access_key_id.starts_with("ASIA"));
-    let session = iam_client(
-        &t.url(),
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        Some(creds.session_token.clone()),
-    );
+    let session = t.session_iam(&creds, Some(creds.session_token.clone()));
     let got = session.get_role().role_name("reader").send().await.unwrap();
     assert_eq!(got.role().unwrap().role_name(), "reader");
     assert_aws_error(
@@ -270,20 +265,10 @@ async fn role_sessions_get_what_their_policies_allow() {
     let mut tampered = creds.session_token.clone().into_bytes();
     let mid = tampered.len() / 2;
     tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
-    let bad = iam_client(
-        &t.url(),
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        Some(String::from_utf8(tampered).unwrap()),
-    );
+    let bad = t.session_iam(&creds, Some(String::from_utf8(tampered).unwrap()));
     let get_role = |client: &aws_sdk_iam::Client| client.get_role().role_name("reader").send();
     aws_error_message(get_role(&bad).await, "InvalidClientTokenId");
-    let no_token = iam_client(
-        &t.url(),
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        None,
-    );
+    let no_token = t.session_iam(&creds, None);
     aws_error_message(get_role(&no_token).await, "InvalidClientTokenId");
     let old = credentials::issue(
         &t.state.session_key,
@@ -291,12 +276,7 @@ async fn role_sessions_get_what_their_policies_allow() {
         now - Duration::from_secs(3600),
     )
     .unwrap();
-    let expired = iam_client(
-        &t.url(),
-        &old.access_key_id,
-        &old.secret_access_key,
-        Some(old.session_token),
-    );
+    let expired = t.session_iam(&old, Some(old.session_token.clone()));
     assert_aws_error(
         get_role(&expired).await,
         "ExpiredToken",
@@ -384,12 +364,7 @@ async fn a_session_whose_session_policy_was_deleted_keeps_no_permissions() {
     let mut session = NewSession::new(role.arn(), role.role_id(), "s1", 900);
     session.policy_arns = vec![limit_arn.clone()];
     let creds = credentials::issue(&t.state.session_key, session, SystemTime::now()).unwrap();
-    let client = iam_client(
-        &t.url(),
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        Some(creds.session_token.clone()),
-    );
+    let client = t.session_iam(&creds, Some(creds.session_token.clone()));
     // Role policy and session policy both allow GetRole.
     client.get_role().role_name("limited").send().await.unwrap();
 

@@ -25,14 +25,19 @@ struct Case {
     body: &'static str,
 }
 
-const CASES: &[Case] = &[
+/// A GET without extra headers or body.
+const fn get(path: &'static str, query: &'static str) -> Case {
     Case {
         method: "GET",
-        path: "/",
-        query: "",
+        path,
+        query,
         headers: &[],
         body: "",
-    },
+    }
+}
+
+const CASES: &[Case] = &[
+    get("/", ""),
     Case {
         method: "POST",
         path: "/",
@@ -43,34 +48,10 @@ const CASES: &[Case] = &[
         )],
         body: "Action=GetCallerIdentity&Version=2011-06-15",
     },
-    Case {
-        method: "GET",
-        path: "/",
-        query: "Param2=value2&Param1=value1&Param1=value0",
-        headers: &[],
-        body: "",
-    },
-    Case {
-        method: "GET",
-        path: "/",
-        query: "a%20b=c%2Fd&%C3%A9=%E2%82%AC&empty=",
-        headers: &[],
-        body: "",
-    },
-    Case {
-        method: "GET",
-        path: "/example%20space/",
-        query: "",
-        headers: &[],
-        body: "",
-    },
-    Case {
-        method: "GET",
-        path: "/a-b_c.d~e/%2A",
-        query: "",
-        headers: &[],
-        body: "",
-    },
+    get("/", "Param2=value2&Param1=value1&Param1=value0"),
+    get("/", "a%20b=c%2Fd&%C3%A9=%E2%82%AC&empty="),
+    get("/example%20space/", ""),
+    get("/a-b_c.d~e/%2A", ""),
     Case {
         method: "POST",
         path: "/",

@@ -3,6 +3,7 @@
 mod sts_support;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use irsa_jose::KeyAlgorithm;
@@ -14,6 +15,15 @@ fn config() -> FetcherConfig {
         allow_http: true,
         ..FetcherConfig::default()
     }
+}
+
+/// The error of a fetch of `issuer_url`'s keys by a new fetcher (nothing cached); panics if
+/// the fetch succeeds.
+async fn failed_fetch(issuer_url: &str) -> OidcError {
+    OidcFetcher::new(config())
+        .keys(issuer_url, &[], None)
+        .await
+        .unwrap_err()
 }
 
 #[tokio::test]
@@ -28,13 +38,7 @@ async fn fetches_discovery_then_jwks_and_caches_them() {
         fetcher.keys(&issuer.url, &[], Some(k.kid())).await.unwrap();
         fetcher.keys(&issuer.url, &[], None).await.unwrap();
     }
-    assert_eq!(
-        issuer
-            .state
-            .discovery_hits
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(issuer.state.discovery_hits.load(SeqCst), 1);
     assert_eq!(issuer.jwks_hits(), 1);
     assert_eq!(fetcher.fetch_count(), 1);
 }
@@ -46,13 +50,7 @@ async fn http_issuers_are_refused_unless_allowed() {
     let fetcher = OidcFetcher::new(FetcherConfig::default());
     let err = fetcher.keys(&issuer.url, &[], None).await.unwrap_err();
     assert!(matches!(err, OidcError::InsecureUrl { .. }), "{err}");
-    assert_eq!(
-        issuer
-            .state
-            .discovery_hits
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    assert_eq!(issuer.state.discovery_hits.load(SeqCst), 0);
 }
 
 #[tokio::test]
@@ -154,10 +152,7 @@ async fn limits_on_size_key_count_and_status() {
         })
         .collect();
     issuer.set_jwks(&many);
-    let err = OidcFetcher::new(config())
-        .keys(&issuer.url, &[], None)
-        .await
-        .unwrap_err();
+    let err = failed_fetch(&issuer.url).await;
     assert!(
         matches!(
             err,
@@ -186,10 +181,7 @@ async fn limits_on_size_key_count_and_status() {
 
     // Not JSON.
     *issuer.state.jwks.lock().unwrap() = "<html>".into();
-    let err = OidcFetcher::new(config())
-        .keys(&issuer.url, &[], None)
-        .await
-        .unwrap_err();
+    let err = failed_fetch(&issuer.url).await;
     assert!(
         matches!(err, OidcError::BadDocument { what: "JWKS", .. }),
         "{err}"
@@ -197,34 +189,19 @@ async fn limits_on_size_key_count_and_status() {
 
     // No usable key.
     *issuer.state.jwks.lock().unwrap() = r#"{"keys":[{"kty":"oct","k":"AAAA"}]}"#.into();
-    let err = OidcFetcher::new(config())
-        .keys(&issuer.url, &[], None)
-        .await
-        .unwrap_err();
+    let err = failed_fetch(&issuer.url).await;
     assert!(matches!(err, OidcError::NoUsableKeys { .. }), "{err}");
 
     // The issuer is overloaded: a transient failure.
     issuer.set_jwks(&set);
-    issuer
-        .state
-        .jwks_status
-        .store(503, std::sync::atomic::Ordering::SeqCst);
-    let err = OidcFetcher::new(config())
-        .keys(&issuer.url, &[], None)
-        .await
-        .unwrap_err();
+    issuer.state.jwks_status.store(503, SeqCst);
+    let err = failed_fetch(&issuer.url).await;
     assert!(
         matches!(err, OidcError::Status { status: 503, .. }) && err.is_transient(),
         "{err}"
     );
-    issuer
-        .state
-        .jwks_status
-        .store(404, std::sync::atomic::Ordering::SeqCst);
-    let err = OidcFetcher::new(config())
-        .keys(&issuer.url, &[], None)
-        .await
-        .unwrap_err();
+    issuer.state.jwks_status.store(404, SeqCst);
+    let err = failed_fetch(&issuer.url).await;
     assert!(!err.is_transient(), "{err}");
 }
 
@@ -233,10 +210,7 @@ async fn unreachable_issuer_fails_cleanly() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let err = OidcFetcher::new(config())
-        .keys(&url, &[], None)
-        .await
-        .unwrap_err();
+    let err = failed_fetch(&url).await;
     assert!(matches!(err, OidcError::Request { .. }), "{err}");
 }
 

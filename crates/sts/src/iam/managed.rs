@@ -82,13 +82,15 @@ fn check_document(doc: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
-fn customer_only(arn: &str) -> Result<(), AwsError> {
+/// The `PolicyArn` of a request that changes a policy: AWS-managed ones cannot be changed.
+fn customer_arn(r: &QueryRequest) -> Result<&str, AwsError> {
+    let arn = check_arn(r)?;
     if arn.starts_with("arn:aws:iam::aws:") {
         return Err(AwsError::invalid_input(format!(
             "Cannot modify AWS managed policy {arn}."
         )));
     }
-    Ok(())
+    Ok(arn)
 }
 
 pub(super) fn create(
@@ -193,8 +195,7 @@ pub(super) fn list(state: &AppState, r: &QueryRequest) -> Result<String, AwsErro
 }
 
 pub(super) fn delete(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
-    let arn = check_arn(r)?;
-    customer_only(arn)?;
+    let arn = customer_arn(r)?;
     match state.store.delete_managed_policy(arn).map_err(store_err)? {
         PolicyWrite::Ok => Ok(String::new()),
         PolicyWrite::NotFound => Err(AwsError::no_such_entity(format!(
@@ -271,8 +272,7 @@ pub(super) fn create_version(
     r: &QueryRequest,
     now: OffsetDateTime,
 ) -> Result<String, AwsError> {
-    let arn = check_arn(r)?;
-    customer_only(arn)?;
+    let arn = customer_arn(r)?;
     let doc = r.required("PolicyDocument")?;
     let set_default = r.optional_bool("SetAsDefault")?.unwrap_or(false);
     check_document(doc)?;
@@ -300,8 +300,7 @@ pub(super) fn create_version(
 }
 
 pub(super) fn delete_version(state: &AppState, r: &QueryRequest) -> Result<String, AwsError> {
-    let arn = check_arn(r)?;
-    customer_only(arn)?;
+    let arn = customer_arn(r)?;
     let vid = version_id(r)?;
     match state
         .store
@@ -321,8 +320,7 @@ pub(super) fn set_default_version(
     r: &QueryRequest,
     now: OffsetDateTime,
 ) -> Result<String, AwsError> {
-    let arn = check_arn(r)?;
-    customer_only(arn)?;
+    let arn = customer_arn(r)?;
     let vid = version_id(r)?;
     applied(
         state.store.set_default_policy_version(arn, vid, now),

@@ -48,6 +48,21 @@ impl TestServer {
         iam_client(&self.url(), ADMIN_ID, ADMIN_SECRET, None)
     }
 
+    /// An IAM client signing with role-session credentials, sending `token` as the session
+    /// token (the one issued with them, another, or none).
+    pub fn session_iam(
+        &self,
+        creds: &irsa_sts::credentials::TemporaryCredentials,
+        token: Option<String>,
+    ) -> aws_sdk_iam::Client {
+        iam_client(
+            &self.url(),
+            &creds.access_key_id,
+            &creds.secret_access_key,
+            token,
+        )
+    }
+
     pub async fn stop(self) {
         self.server.shutdown().await.unwrap();
     }
