@@ -403,15 +403,33 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
 /// Formats a timestamp as AWS does in IAM/STS responses: ISO-8601 UTC, seconds, `Z`.
 pub fn iso8601(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let Ok(year) = u16::try_from(t.year()) else {
+        // Years before 1 AD (unreachable from real clocks): the general formatter.
+        return format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+    };
+    // Written digit by digit: this runs twice per STS call (`Expiration`, `aws:CurrentTime`).
+    let mut out = String::with_capacity(20);
+    let mut digits = |n: u16, width: u32, sep: char| {
+        for i in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u16.pow(i) % 10) as u8));
+        }
+        out.push(sep);
+    };
+    digits(year, 4, '-');
+    digits(u8::from(t.month()).into(), 2, '-');
+    digits(t.day().into(), 2, 'T');
+    digits(t.hour().into(), 2, ':');
+    digits(t.minute().into(), 2, ':');
+    digits(t.second().into(), 2, 'Z');
+    out
 }
 
 /// Random characters from the base32 alphabet `A-Z2-7` (used in AWS unique ids).
