@@ -161,7 +161,14 @@ fn debug_output_hides_secrets() {
 fn iso8601_matches_rfc3339_in_utc() {
     use time::format_description::well_known::Rfc3339;
     // Epoch, a leap day, end of a year, the fixture above, far future, the last second of 9999.
-    for unix in [0u64, 951_782_400, 1_703_980_799, 1_003_600, 4_102_444_800, 253_402_300_799] {
+    for unix in [
+        0u64,
+        951_782_400,
+        1_703_980_799,
+        1_003_600,
+        4_102_444_800,
+        253_402_300_799,
+    ] {
         let t = time::OffsetDateTime::from_unix_timestamp(unix as i64).unwrap();
         assert_eq!(iso8601(unix), t.format(&Rfc3339).unwrap(), "{unix}");
     }
