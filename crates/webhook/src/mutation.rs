@@ -37,11 +37,11 @@ fn lookup<'a>(
     found: &'a Found,
     mappings: &'a ConfigMapMappings,
 ) -> ServiceAccountLookup<'a> {
-    let name = irsa_mutate::service_account_name(&request.pod);
     // `get` formats two keys: skip it when there is nothing to find (no ConfigMap).
     let mapping = if mappings.is_empty() {
         None
     } else {
+        let name = irsa_mutate::service_account_name(&request.pod);
         mappings.get(&request.namespace, name)
     };
     ServiceAccountLookup::cached(found.service_account()).with_config_map(mapping)
