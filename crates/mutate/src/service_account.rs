@@ -91,23 +91,24 @@ fn parse_go_int64(value: &str) -> Option<i64> {
 /// (`^arn:aws[a-z0-9-]*:iam::\d{12}:role\/[\w-\/.@+=,]+$`). Upstream (and irsa) only warn on a
 /// mismatch; the value is still used.
 pub fn role_arn_looks_valid(arn: &str) -> bool {
+    // Read left to right (no substring searches: this runs for every admitted pod). The
+    // partition suffix and the account cannot contain ':', so the first ":iam::" and
+    // ":role/" are exactly where these runs end.
     let Some(rest) = arn.strip_prefix("arn:aws") else {
         return false;
     };
-    let Some((partition_rest, rest)) = rest.split_once(":iam::") else {
-        return false;
-    };
-    if !partition_rest
+    let partition = rest
         .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return false;
-    }
-    let Some((account, name)) = rest.split_once(":role/") else {
+        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        .count();
+    let Some(rest) = rest[partition..].strip_prefix(":iam::") else {
         return false;
     };
-    account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
+    let account = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let Some(name) = rest[account..].strip_prefix(":role/") else {
+        return false;
+    };
+    account == 12
         && !name.is_empty()
         && name
             .chars()
@@ -285,6 +286,65 @@ mod tests {
             "p",
         );
         assert_eq!(info, ServiceAccountInfo::default());
+    }
+
+    /// The regex-like reading `role_arn_looks_valid` replaced (substring searches).
+    fn role_arn_by_search(arn: &str) -> bool {
+        let Some(rest) = arn.strip_prefix("arn:aws") else {
+            return false;
+        };
+        let Some((partition, rest)) = rest.split_once(":iam::") else {
+            return false;
+        };
+        let Some((account, name)) = rest.split_once(":role/") else {
+            return false;
+        };
+        partition
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || "-/.@+=,".contains(c))
+    }
+
+    #[test]
+    fn role_arn_shape_agrees_with_the_search_based_reading() {
+        let parts = [
+            "arn:aws",
+            "-us-gov",
+            "X",
+            ":iam::",
+            "111122223333",
+            "4",
+            ":role/",
+            "r",
+            "/",
+            ":",
+            "é",
+            "",
+        ];
+        let mut checked = 0;
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for d in parts {
+                        for e in parts {
+                            let arn = format!("{a}{b}{c}{d}{e}");
+                            assert_eq!(
+                                role_arn_looks_valid(&arn),
+                                role_arn_by_search(&arn),
+                                "{arn}"
+                            );
+                            checked += usize::from(role_arn_looks_valid(&arn));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 0, "no valid ARN among the combinations");
     }
 
     #[test]
