@@ -2,13 +2,14 @@
 //! EC2 instance metadata service (IMDSv2 with session token, or IMDSv1) on loopback, and
 //! completes bare role names from ServiceAccount annotations; an unreachable IMDS is fatal.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use irsa_webhook::testing::{FakeApi, TestCa, https_request};
+use irsa_webhook::testing::{
+    FakeApi, TestCa, https_request, log_lines, pod_review, wait_ready, wait_serving,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
@@ -168,57 +169,13 @@ fn start_webhook(api: &FakeApi, imds_endpoint: &str) -> Webhook {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let stderr = log_lines(child.stderr.take().unwrap());
     Webhook {
         child,
-        stderr: rx,
+        stderr,
         _dir: dir,
         ca_pem: ca.pem(),
     }
-}
-
-/// Reads stderr until the "serving" line; returns the lines read and the HTTPS port.
-fn wait_serving(webhook: &Webhook) -> (Vec<String>, u16) {
-    let mut lines = Vec::new();
-    loop {
-        let line = webhook
-            .stderr
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("webhook did not start within 30 s; log: {lines:#?}"));
-        if line.contains("irsa webhook serving") {
-            let rest = &line[line.find("https=").expect("https= in the log line") + 6..];
-            let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
-            lines.push(line);
-            return (lines, addr.port());
-        }
-        lines.push(line);
-    }
-}
-
-fn review(uid: &str, sa: &str) -> Vec<u8> {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "apps",
-            "operation": "CREATE",
-            "userInfo": {"username": "compose"},
-            "object": {"metadata": {"name": "p"},
-                       "spec": {"serviceAccountName": sa,
-                                "containers": [{"name": "app", "image": "busybox"}]}}
-        }
-    })
-    .to_string()
-    .into_bytes()
 }
 
 /// Admits a pod of ServiceAccount `sa` and returns the `AWS_ROLE_ARN` its patch injects.
@@ -229,7 +186,7 @@ async fn injected_role(https: SocketAddr, ca_pem: &str, sa: &str) -> String {
         "POST",
         "/mutate",
         "application/json",
-        &review(sa, sa),
+        &pod_review(sa, sa),
     )
     .await
     .unwrap();
@@ -262,7 +219,8 @@ async fn composes_bare_role_names_from_imdsv2_identity() {
     );
     api.put_service_account("apps", "full", &[("eks.amazonaws.com/role-arn", FULL_ROLE)]);
     let webhook = start_webhook(&api, &imds.url());
-    let (log, port) = wait_serving(&webhook);
+    let serving = wait_serving(&webhook.stderr, Duration::from_secs(30));
+    let (log, https) = (serving.lines, serving.https);
     let expected = format!("arn:aws-cn:iam::{ACCOUNT}:role/<name>");
     assert!(log.iter().any(|l| l.contains(&expected)), "{log:#?}");
     // IMDSv2: a session token first, then the document with that token.
@@ -273,18 +231,10 @@ async fn composes_bare_role_names_from_imdsv2_identity() {
             format!("GET /latest/dynamic/instance-identity/document token={TOKEN}"),
         ]
     );
-    let https: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok((200, _)) =
-            https_request(https, &webhook.ca_pem, "GET", "/readyz", "text/plain", b"").await
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "webhook never became ready");
+    assert!(
+        wait_ready(https, &webhook.ca_pem).await,
+        "webhook never became ready"
+    );
 
     assert_eq!(
         injected_role(https, &webhook.ca_pem, "bare").await,
@@ -301,7 +251,7 @@ async fn falls_back_to_imdsv1_when_tokens_are_refused() {
     let imds = FakeImds::start(false).await;
     let api = FakeApi::start().await.unwrap();
     let webhook = start_webhook(&api, &format!("{}/", imds.url()));
-    let (log, _) = wait_serving(&webhook);
+    let log = wait_serving(&webhook.stderr, Duration::from_secs(30)).lines;
     let expected = format!("arn:aws-cn:iam::{ACCOUNT}:role/<name>");
     assert!(log.iter().any(|l| l.contains(&expected)), "{log:#?}");
     assert_eq!(

@@ -2,56 +2,15 @@
 //! the Go webhook, against the fake Kubernetes API (no kube-apiserver can run here), over TLS
 //! on loopback; then SIGTERM.
 
-use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use irsa_webhook::testing::{FakeApi, TestCa, https_request};
+use irsa_webhook::testing::{
+    FakeApi, TestCa, https_request, log_lines, pod_review, wait_ready, wait_serving,
+};
 use serde_json::{Value, json};
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/e2e";
-
-fn review(uid: &str, sa: &str) -> Vec<u8> {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "apps",
-            "operation": "CREATE",
-            "userInfo": {"username": "e2e"},
-            "object": {"metadata": {"name": "p"},
-                       "spec": {"serviceAccountName": sa,
-                                "containers": [{"name": "app", "image": "busybox"}]}}
-        }
-    })
-    .to_string()
-    .into_bytes()
-}
-
-/// Reads stderr lines until the "serving" line, returns the HTTPS and metrics ports.
-fn ports_from_log(rx: &mpsc::Receiver<String>) -> (u16, u16) {
-    let port_of = |line: &str, key: &str| -> Option<u16> {
-        let rest = &line[line.find(key)? + key.len()..];
-        let addr = rest.split_whitespace().next()?;
-        addr.parse::<SocketAddr>().ok().map(|a| a.port())
-    };
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("webhook did not log its listening addresses within 30 s");
-        if line.contains("irsa webhook serving") {
-            return (
-                port_of(&line, "https=").expect("https= in the log line"),
-                port_of(&line, "metrics=").expect("metrics= in the log line"),
-            );
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_mutations_with_upstream_flags_and_stops_on_sigterm() {
@@ -106,29 +65,16 @@ async fn serves_mutations_with_upstream_flags_and_stops_on_sigterm() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (https_port, metrics_port) = ports_from_log(&rx);
-    let https: SocketAddr = ([127, 0, 0, 1], https_port).into();
+    let rx = log_lines(child.stderr.take().unwrap());
+    let serving = wait_serving(&rx, Duration::from_secs(30));
+    let (https, metrics_port) = (serving.https, serving.metrics.port());
     let ca_pem = ca.pem();
 
     // Ready once the ServiceAccount list synced.
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok((200, _)) =
-            https_request(https, &ca_pem, "GET", "/readyz", "text/plain", b"").await
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "webhook never became ready");
+    assert!(
+        wait_ready(https, &ca_pem).await,
+        "webhook never became ready"
+    );
 
     let (status, body) = https_request(
         https,
@@ -136,7 +82,7 @@ async fn serves_mutations_with_upstream_flags_and_stops_on_sigterm() {
         "POST",
         "/mutate",
         "application/json",
-        &review("e2e-1", "e2e"),
+        &pod_review("e2e-1", "e2e"),
     )
     .await
     .unwrap();
@@ -157,7 +103,7 @@ async fn serves_mutations_with_upstream_flags_and_stops_on_sigterm() {
         "POST",
         "/mutate",
         "application/json",
-        &review("e2e-2", "plain"),
+        &pod_review("e2e-2", "plain"),
     )
     .await
     .unwrap();

@@ -579,3 +579,94 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// The body of an AdmissionReview (`admission.k8s.io/v1`, CREATE) of pod `p` in namespace
+/// `apps`, with one container (`app`, image `busybox`) running as ServiceAccount `sa`.
+pub fn pod_review(uid: &str, sa: &str) -> Vec<u8> {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "apps",
+            "operation": "CREATE",
+            "userInfo": {"username": "irsa-test"},
+            "object": {"metadata": {"name": "p"},
+                       "spec": {"serviceAccountName": sa,
+                                "containers": [{"name": "app", "image": "busybox"}]}}
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Forwards the lines of a child process's output (e.g. its piped stderr) to a channel, from a
+/// thread that ends with the output.
+pub fn log_lines(output: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(output)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// What `irsa webhook serve` logged up to its `irsa webhook serving` line ([`wait_serving`]).
+#[derive(Debug, Clone)]
+pub struct ServingLog {
+    /// The lines read, the serving line last.
+    pub lines: Vec<String>,
+    /// The `https=` address of the serving line.
+    pub https: SocketAddr,
+    /// The `metrics=` address of the serving line.
+    pub metrics: SocketAddr,
+}
+
+/// Reads log lines until `irsa webhook serving` and returns its addresses. Panics, showing the
+/// lines read, when no line comes for `timeout` or the serving line lacks an address.
+pub fn wait_serving(lines: &std::sync::mpsc::Receiver<String>, timeout: Duration) -> ServingLog {
+    let mut read = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("webhook did not log it is serving; log: {read:#?}"));
+        let serving = line.contains("irsa webhook serving");
+        read.push(line);
+        if serving {
+            let line = &read[read.len() - 1];
+            let addr = |key: &str| -> SocketAddr {
+                line.find(key)
+                    .and_then(|at| line[at + key.len()..].split_whitespace().next())
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| panic!("no {key}ADDRESS in the serving line: {line}"))
+            };
+            let (https, metrics) = (addr("https="), addr("metrics="));
+            return ServingLog {
+                lines: read,
+                https,
+                metrics,
+            };
+        }
+    }
+}
+
+/// Polls `GET /readyz` of the webhook at `https` (trusting `ca_pem`) for up to 10 s; whether
+/// it answered 200.
+pub async fn wait_ready(https: SocketAddr, ca_pem: &str) -> bool {
+    for _ in 0..100 {
+        if let Ok((200, _)) =
+            https_request(https, ca_pem, "GET", "/readyz", "text/plain", b"").await
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
