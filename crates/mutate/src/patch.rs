@@ -28,7 +28,7 @@ pub(crate) struct Op<'a> {
 }
 
 /// The projected token volume.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Volume<'a> {
     pub name: &'a str,
     /// Empty: no `audience` key.
@@ -38,7 +38,7 @@ pub(crate) struct Volume<'a> {
 }
 
 /// An item appended to a container list.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Item<'a> {
     /// `{"name": name, "value": value}`
     Var(&'a str, &'a str),
@@ -47,7 +47,7 @@ pub(crate) enum Item<'a> {
 }
 
 /// The value of an operation.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) enum Val<'a> {
     /// `{"labels": {<pod-identity label>: "enabled"}}`
     MetadataWithLabel,
@@ -240,6 +240,9 @@ impl Item<'_> {
 
 /// Writes the ops as the JSON text of their [`Patch`] (see the module documentation).
 pub(crate) fn write_json(ops: &[Op<'_>], out: &mut Vec<u8>) {
+    // Containers usually get the same env vars and mount: an equal value written just before is
+    // copied instead of written again. (Where each op's value was written.)
+    let mut written: Vec<std::ops::Range<usize>> = Vec::with_capacity(ops.len());
     out.push(b'[');
     for (i, op) in ops.iter().enumerate() {
         if i > 0 {
@@ -259,7 +262,16 @@ pub(crate) fn write_json(ops: &[Op<'_>], out: &mut Vec<u8>) {
             }
         }
         out.extend_from_slice(br#"","value":"#);
-        op.value.write(out);
+        let start = out.len();
+        // Only the last few ops: enough for the previous container, and bounded for pods with
+        // thousands of containers.
+        let from = i.saturating_sub(8);
+        let same = ops[from..i].iter().position(|o| o.value == op.value);
+        match same {
+            Some(same) => out.extend_from_within(written[from + same].clone()),
+            None => op.value.write(out),
+        }
+        written.push(start..out.len());
         out.push(b'}');
     }
     out.push(b']');

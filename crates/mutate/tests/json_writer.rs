@@ -149,7 +149,16 @@ fn mutate_json_matches_on_labels_lists_and_errors() {
         json!({"spec": []}),
         json!("not a pod"),
     ];
-    for (i, pod) in pods.iter().enumerate() {
+    // Many containers, lists present or not: equal values far apart and close together.
+    let containers: Vec<Value> = (0..12)
+        .map(|i| match i % 3 {
+            0 => json!({"name": format!("c{i}")}),
+            1 => json!({"name": format!("c{i}"), "env": [{"name": "X"}], "volumeMounts": []}),
+            _ => json!({"name": format!("c{i}"), "env": [{"name": "AWS_REGION", "value": "x"}]}),
+        })
+        .collect();
+    let many = json!({"spec": {"containers": containers, "initContainers": containers}});
+    for (i, pod) in pods.iter().chain([&many]).enumerate() {
         assert!(assert_same(&format!("pod {i}"), pod) > 0);
     }
 }
