@@ -198,7 +198,11 @@ impl<'de> Visitor<'de> for PrunedVisitor {
             return Value::deserialize(MapAccessDeserializer::new(map));
         }
         let mut out = Map::new();
+        let mut first = true;
         while let Some(Key(key)) = map.next_key()? {
+            if std::mem::take(&mut first) && key == RAW_VALUE_TOKEN {
+                return raw_value(&mut map);
+            }
             match self.0.child(&key) {
                 Some(shape) => {
                     let value = map.next_value_seed(Pruned(shape))?;
@@ -296,9 +300,44 @@ impl<'de> Visitor<'de> for SkipVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        match map.next_key::<Key<'de>>()? {
+            None => return Ok(Skip),
+            Some(Key(key)) if key == RAW_VALUE_TOKEN => return raw_value(&mut map).map(|_| Skip),
+            Some(_) => map.next_value::<Skip>()?,
+        };
         while map.next_key::<Skip>()?.is_some() {
             map.next_value::<Skip>()?;
         }
         Ok(Skip)
     }
+}
+
+/// serde_json's own `Value` reads an object whose *first* key is its private raw-value marker as
+/// the JSON text held in that key's string value (and stops there). A full decode does that
+/// anywhere in the pod, so the pruned decode does too, to accept and reject the same bodies.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// The value after a [`RAW_VALUE_TOKEN`] key, read as serde_json's `Value` reads it.
+fn raw_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Value, A::Error> {
+    struct RawText;
+    impl<'de> DeserializeSeed<'de> for RawText {
+        type Value = String;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+            deserializer.deserialize_str(self)
+        }
+    }
+    impl Visitor<'_> for RawText {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("raw value")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+    }
+    let text = map.next_value_seed(RawText)?;
+    serde_json::from_str(&text).map_err(serde::de::Error::custom)
 }

@@ -303,6 +303,14 @@ fn awkward_pods_mutate_the_same() {
         // Deep unknown fields, numbers of every kind, unicode.
         r#"{"spec":{"containers":[{"name":"é\u00e9","x":[[[[{"y":[1,-2,3.5e10,18446744073709551615,{"z":null}]}]]]],"env":[{"name":"AWS_ROLE_ARN","valueFrom":{"a":[true,false]}}]}]},"status":{"phase":"Pending"}}"#
             .to_owned(),
+        // serde_json's private raw-value marker as a first key: `Value` parses the string it
+        // holds as JSON, in kept and in skipped parts alike.
+        r#"{"$serde_json::private::RawValue":"{\"spec\":{\"containers\":[{\"name\":\"a\",\"x\":1}]}}"}"#
+            .to_owned(),
+        r#"{"spec":{"containers":[{"$serde_json::private::RawValue":"{\"name\":\"b\"}"}]},"status":{"$serde_json::private::RawValue":"[1]"}}"#
+            .to_owned(),
+        r#"{"spec":{"containers":[{"name":"a","$serde_json::private::RawValue":"not first"}]}}"#
+            .to_owned(),
         // Labels: the pod-identity label present, and with another value.
         r#"{"metadata":{"labels":{"eks.amazonaws.com/pod-identity":"enabled","a":"b"}},"spec":{"containers":[{"name":"a"}]}}"#
             .to_owned(),
@@ -346,6 +354,12 @@ fn malformed_bodies_are_rejected_identically() {
         wrap(r#"{"spec":{},"status":[1,]}"#),
         br#"{"request":{"uid":5,"object":{}}}"#.to_vec(),
         br#"{"request":{"object":{},"object":{}}}"#.to_vec(),
+        wrap(r#"{"$serde_json::private::RawValue":5}"#),
+        wrap(r#"{"$serde_json::private::RawValue":"{oops"}"#),
+        wrap(r#"{"spec":{},"status":{"$serde_json::private::RawValue":"[1"}}"#),
+        wrap(r#"{"spec":{},"status":{"$serde_json::private::RawValue":7}}"#),
+        wrap(r#"{"spec":{},"status":{"$serde_json::private::RawValue":"[1]","x":2}}"#),
+        wrap(r#"{"spec":{"containers":[{"$serde_json::private::RawValue":"{}","name":"a"}]}}"#),
     ];
     // Invalid UTF-8 inside a skipped string.
     let mut invalid = wrap(r#"{"spec":{},"status":{"s":"AB"}}"#);
