@@ -4,14 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{apply, fixture_files, load, normalize, run};
-
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/conformance/pod-identity-webhook"
-);
+use common::{apply, fixture_files, load, normalize, run, upstream_fixtures_dir};
 
 /// Fields upstream drops because its Go structs do not know them, and that irsa keeps on
 /// purpose: (fixture, JSON pointer in the mutated pod).
@@ -21,16 +14,20 @@ const KEPT_UNKNOWN_FIELDS: &[(&str, &str)] = &[(
 )];
 
 fn fixtures() -> Option<Vec<std::path::PathBuf>> {
-    let dir = Path::new(FIXTURES);
+    let dir = upstream_fixtures_dir();
     if !dir.is_dir() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "conformance fixtures not found at {FIXTURES} (CI is set)"
+            "conformance fixtures not found at {} (CI is set)",
+            dir.display()
         );
-        println!("conformance fixtures not found at {FIXTURES}: NOT RUN");
+        println!(
+            "conformance fixtures not found at {}: NOT RUN",
+            dir.display()
+        );
         return None;
     }
-    Some(fixture_files(dir))
+    Some(fixture_files(&dir))
 }
 
 #[test]
@@ -39,13 +36,14 @@ fn upstream_fixtures_match_semantically() {
     assert_eq!(
         files.len(),
         24,
-        "expected upstream's 24 fixtures in {FIXTURES}"
+        "expected upstream's 24 fixtures in {}",
+        upstream_fixtures_dir().display()
     );
     let mut checked = 0;
     for path in &files {
         let Some(fixture) = load(path) else { continue };
         let name = path
-            .strip_prefix(FIXTURES)
+            .strip_prefix(upstream_fixtures_dir())
             .unwrap()
             .to_string_lossy()
             .into_owned();

@@ -1,21 +1,17 @@
 //! `mutate_json` writes the patch as JSON text without building serde values. It must write
 //! exactly the bytes serde_json writes for `mutate`'s `Patch`, with the same warnings, mode and
 //! errors: checked here for every pod fixture (irsa's own, and upstream's when
-//! `/work/shared/conformance/pod-identity-webhook/` exists) under a matrix of settings, including
+//! `shared/conformance/pod-identity-webhook/` exists next to the repository) under a matrix of settings, including
 //! values that need JSON and JSON Pointer escaping.
 
 mod common;
 
-use std::path::Path;
-
-use common::{fixture_files, own_fixtures_dir};
+use common::{fixture_files, own_fixtures_dir, upstream_fixtures_dir};
 use irsa_mutate::{
     Associations, ComposeRoleArn, Config, ConfigMapMappings, ServiceAccountInfo,
     ServiceAccountLookup, mutate, mutate_json,
 };
 use serde_json::{Value, json};
-
-const UPSTREAM_FIXTURES: &str = "/work/shared/conformance/pod-identity-webhook";
 
 fn configs() -> Vec<Config> {
     let mut all_on = Config {
@@ -119,12 +115,13 @@ fn assert_same(what: &str, pod: &Value) -> usize {
 fn mutate_json_writes_exactly_the_serialised_patch_for_every_fixture() {
     let mut files = fixture_files(&own_fixtures_dir());
     assert!(files.len() >= 19, "own fixtures missing");
-    let upstream = Path::new(UPSTREAM_FIXTURES);
+    let upstream = upstream_fixtures_dir();
     if upstream.is_dir() {
-        files.extend(fixture_files(upstream));
+        files.extend(fixture_files(&upstream));
     } else {
         println!(
-            "upstream fixtures not found at {UPSTREAM_FIXTURES}: only irsa's own fixtures ran"
+            "upstream fixtures not found at {}: only irsa's own fixtures ran",
+            upstream.display()
         );
     }
     let mut compared = 0;

@@ -1,10 +1,8 @@
 //! The server decodes only the pod fields the mutation reads (`admission::decode_pruned`). This
 //! proves that this changes nothing: for every pod fixture we have (irsa's own, upstream's when
-//! `/work/shared/conformance/pod-identity-webhook/` exists, and hand-written awkward pods), under
+//! `shared/conformance/pod-identity-webhook/` exists next to the repository, and hand-written awkward pods), under
 //! a matrix of webhook settings, the mutation of the pruned pod gives exactly the patch,
 //! warnings, mode (or error) of the whole pod; and malformed bodies are rejected identically.
-
-use std::path::{Path, PathBuf};
 
 use irsa_mutate::{
     Associations, ComposeRoleArn, Config, ConfigMapMappings, MutateError, Mutation,
@@ -13,36 +11,10 @@ use irsa_mutate::{
 use irsa_webhook::admission::{self, PodRequest};
 use serde_json::{Value, json};
 
-const UPSTREAM_FIXTURES: &str = "/work/shared/conformance/pod-identity-webhook";
-
-fn own_fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mutate/testdata")
-}
-
-/// Every `*.pod.yaml` under `dir`, recursively, sorted.
-fn pod_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.to_string_lossy().ends_with(".pod.yaml") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn annotation(pod: &Value, key: &str) -> Option<String> {
-    pod.pointer("/metadata/annotations")?
-        .get(key)?
-        .as_str()
-        .map(str::to_owned)
-}
+// The mutation crate's fixture helpers (file listing, annotations, fixture folders).
+#[path = "../../mutate/tests/common/mod.rs"]
+mod fixtures;
+use fixtures::{annotation, fixture_files, own_fixtures_dir, upstream_fixtures_dir};
 
 /// Webhook settings to try: defaults, everything switched on, a custom prefix, and the
 /// settings the fixture itself asks for (its `testing.*` annotations).
@@ -205,19 +177,21 @@ fn assert_same(what: &str, body: &[u8]) -> usize {
 
 #[test]
 fn pruned_decode_mutates_every_fixture_exactly_like_the_full_pod() {
-    let mut files = pod_files(&own_fixtures());
+    let mut files = fixture_files(&own_fixtures_dir());
     assert!(files.len() >= 19, "own fixtures missing");
-    let upstream = Path::new(UPSTREAM_FIXTURES);
+    let upstream = upstream_fixtures_dir();
     if upstream.is_dir() {
-        let theirs = pod_files(upstream);
+        let theirs = fixture_files(&upstream);
         assert!(
             theirs.len() >= 24,
-            "upstream fixtures missing in {UPSTREAM_FIXTURES}"
+            "upstream fixtures missing in {}",
+            upstream.display()
         );
         files.extend(theirs);
     } else {
         println!(
-            "upstream fixtures not found at {UPSTREAM_FIXTURES}: only irsa's own fixtures ran"
+            "upstream fixtures not found at {}: only irsa's own fixtures ran",
+            upstream.display()
         );
     }
     let mut compared = 0;
@@ -255,7 +229,7 @@ fn pruned_decode_mutates_every_fixture_exactly_like_the_full_pod() {
 
 #[test]
 fn upstream_sample_request_decodes_the_same() {
-    let path = Path::new(UPSTREAM_FIXTURES).join("hack/request.json");
+    let path = upstream_fixtures_dir().join("hack/request.json");
     let Ok(body) = std::fs::read(&path) else {
         println!("{} not found: skipped", path.display());
         return;

@@ -202,7 +202,17 @@ pub fn normalize(value: &mut Value) {
     }
 }
 
-/// Fixtures' directory in this crate.
+/// irsa's own fixtures (`crates/mutate/testdata`). Spelled from the sibling directory so the
+/// path is also right when another crate's tests include this module (`#[path]`).
 pub fn own_fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../mutate/testdata"))
+}
+
+/// Upstream's fixtures in `shared/conformance/` next to the repository (present in CI; a
+/// user's clone may not have it, and tests then say that they did not run them).
+pub fn upstream_fixtures_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/pod-identity-webhook"
+    ))
 }
