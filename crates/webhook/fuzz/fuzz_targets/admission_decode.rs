@@ -1,5 +1,7 @@
-//! Any bytes posted to /mutate: decoding, and mutation of whatever decodes, must never panic,
-//! and the reply must always be a JSON AdmissionReview.
+//! Any bytes posted to /mutate, through the server's own path: the pruned decode, the mutation
+//! written as JSON text, the reply written in one pass. None of it may panic, the reply must
+//! always be a JSON AdmissionReview, and the pruned decode must accept and reject exactly what
+//! the whole-pod decode does (same rejection message, same uid, namespace and envelope).
 #![no_main]
 
 use irsa_webhook::admission;
@@ -7,9 +9,21 @@ use irsa_webhook::cache::Found;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let reply = match admission::decode(data) {
+    let pruned = admission::decode_pruned(data);
+    match (&pruned, admission::decode(data)) {
+        (Ok(p), Ok(full)) => {
+            assert_eq!(
+                (&p.envelope, &p.uid, &p.namespace),
+                (&full.envelope, &full.uid, &full.namespace)
+            );
+            assert_eq!(p.service_account_name(), full.service_account_name());
+        }
+        (Err(p), Err(full)) => assert_eq!(p, &full),
+        (p, full) => panic!("pruned {p:?} but whole-pod {full:?}"),
+    }
+    let reply = match pruned {
         Ok(request) => {
-            let outcome = irsa_webhook::mutation::admit(
+            let outcome = irsa_webhook::mutation::admit_json(
                 &irsa_mutate::Config::default(),
                 &request,
                 &Found::Missing,
@@ -17,12 +31,19 @@ fuzz_target!(|data: &[u8]| {
                 &Default::default(),
             );
             match outcome {
-                Ok(o) => admission::allow(
-                    &request.envelope,
-                    &request.uid,
-                    o.patch.as_ref(),
-                    &o.warnings,
-                ),
+                Ok(o) => {
+                    if let Some(patch) = &o.patch {
+                        let patch: serde_json::Value =
+                            serde_json::from_slice(patch).expect("the patch is JSON");
+                        assert!(patch.is_array(), "a JSON Patch is an array");
+                    }
+                    admission::allow_json(
+                        &request.envelope,
+                        &request.uid,
+                        o.patch.as_deref(),
+                        &o.warnings,
+                    )
+                }
                 Err(message) => admission::reject(&admission::Rejection {
                     envelope: request.envelope,
                     uid: request.uid,
