@@ -11,6 +11,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that a source change does not refetch the registry.
 COPY Cargo.toml Cargo.lock ./
+# .cargo/config.toml carries jemalloc's build-time settings (two arenas, pages returned after 1 s).
+COPY .cargo ./.cargo
 COPY crates ./crates
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
