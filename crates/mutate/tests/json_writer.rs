@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{fixture_files, own_fixtures_dir, upstream_fixtures_dir};
+use common::all_fixture_files;
 use irsa_mutate::{
     Associations, ComposeRoleArn, Config, ConfigMapMappings, ServiceAccountInfo,
     ServiceAccountLookup, mutate, mutate_json,
@@ -113,17 +113,7 @@ fn assert_same(what: &str, pod: &Value) -> usize {
 
 #[test]
 fn mutate_json_writes_exactly_the_serialised_patch_for_every_fixture() {
-    let mut files = fixture_files(&own_fixtures_dir());
-    assert!(files.len() >= 19, "own fixtures missing");
-    let upstream = upstream_fixtures_dir();
-    if upstream.is_dir() {
-        files.extend(fixture_files(&upstream));
-    } else {
-        println!(
-            "upstream fixtures not found at {}: only irsa's own fixtures ran",
-            upstream.display()
-        );
-    }
+    let files = all_fixture_files();
     let mut compared = 0;
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 // The mutation crate's fixture helpers (file listing, annotations, fixture folders).
 #[path = "../../mutate/tests/common/mod.rs"]
 mod fixtures;
-use fixtures::{annotation, fixture_files, own_fixtures_dir, upstream_fixtures_dir};
+use fixtures::{all_fixture_files, annotation, upstream_fixtures_dir};
 
 /// Webhook settings to try: defaults, everything switched on, a custom prefix, and the
 /// settings the fixture itself asks for (its `testing.*` annotations).
@@ -177,23 +177,7 @@ fn assert_same(what: &str, body: &[u8]) -> usize {
 
 #[test]
 fn pruned_decode_mutates_every_fixture_exactly_like_the_full_pod() {
-    let mut files = fixture_files(&own_fixtures_dir());
-    assert!(files.len() >= 19, "own fixtures missing");
-    let upstream = upstream_fixtures_dir();
-    if upstream.is_dir() {
-        let theirs = fixture_files(&upstream);
-        assert!(
-            theirs.len() >= 24,
-            "upstream fixtures missing in {}",
-            upstream.display()
-        );
-        files.extend(theirs);
-    } else {
-        println!(
-            "upstream fixtures not found at {}: only irsa's own fixtures ran",
-            upstream.display()
-        );
-    }
+    let files = all_fixture_files();
     let mut compared = 0;
     let mut mutated = 0;
     for path in &files {

@@ -208,6 +208,29 @@ pub fn own_fixtures_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../mutate/testdata"))
 }
 
+/// irsa's own fixture files, then upstream's when `shared/conformance/` is there (saying so
+/// when it is not).
+pub fn all_fixture_files() -> Vec<PathBuf> {
+    let mut files = fixture_files(&own_fixtures_dir());
+    assert!(files.len() >= 19, "own fixtures missing");
+    let upstream = upstream_fixtures_dir();
+    if upstream.is_dir() {
+        let theirs = fixture_files(&upstream);
+        assert!(
+            theirs.len() >= 24,
+            "upstream fixtures missing in {}",
+            upstream.display()
+        );
+        files.extend(theirs);
+    } else {
+        println!(
+            "upstream fixtures not found at {}: only irsa's own fixtures ran",
+            upstream.display()
+        );
+    }
+    files
+}
+
 /// Upstream's fixtures in `shared/conformance/` next to the repository (present in CI; a
 /// user's clone may not have it, and tests then say that they did not run them).
 pub fn upstream_fixtures_dir() -> PathBuf {
