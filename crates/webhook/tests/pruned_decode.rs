@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 // The mutation crate's fixture helpers (file listing, annotations, fixture folders).
 #[path = "../../mutate/tests/common/mod.rs"]
 mod fixtures;
-use fixtures::{all_fixture_files, annotation, upstream_fixtures_dir};
+use fixtures::{all_fixture_files, fixture_config, upstream_fixtures_dir};
 
 /// Webhook settings to try: defaults, everything switched on, a custom prefix, and the
 /// settings the fixture itself asks for (its `testing.*` annotations).
@@ -33,33 +33,7 @@ fn configs(pod: &Value) -> Vec<Config> {
         mount_path: "/var/run/secrets/irsa/".into(),
         ..Config::default()
     };
-    let up = |k: &str| annotation(pod, &format!("testing.eks.amazonaws.com/{k}"));
-    let ours = |k: &str| annotation(pod, &format!("testing.irsa.dev/{k}"));
-    let mut own = Config::default();
-    if let Some(p) = ours("handler/annotationPrefix") {
-        own.annotation_prefix = p;
-    }
-    own.region = up("handler/region");
-    if let Some(p) = up("handler/mountPath") {
-        own.mount_path = p;
-    }
-    own.regional_sts = up("handler/injectSTS").as_deref() == Some("true");
-    if let Some(e) = up("handler/expiration").and_then(|e| e.parse().ok()) {
-        own.token_expiration = e;
-    }
-    own.default_fs_group = ours("handler/defaultFsGroup").and_then(|g| g.parse().ok());
-    let cc = &mut own.container_credentials;
-    for (key, slot) in [
-        ("audience", &mut cc.audience),
-        ("mountPath", &mut cc.mount_path),
-        ("volumeName", &mut cc.volume_name),
-        ("tokenPath", &mut cc.token_path),
-        ("uri", &mut cc.full_uri),
-    ] {
-        if let Some(v) = up(&format!("containercredentials/{key}")) {
-            *slot = v;
-        }
-    }
+    let own = fixture_config(pod);
     vec![Config::default(), all_on, custom_prefix, own]
 }
 

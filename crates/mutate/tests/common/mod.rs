@@ -79,12 +79,12 @@ pub fn annotation(pod: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Runs the mutation the fixture describes, with a random source that always returns 0.
-pub fn run(fixture: &Fixture) -> Mutation {
-    let pod = &fixture.pod;
+/// The webhook settings a fixture asks for through its `testing.*` annotations (flags of the
+/// handler, and the container-credentials settings when it sets `containercredentials/uri`).
+/// Panics on a value that does not parse: a fixture must say what it means.
+pub fn fixture_config(pod: &Value) -> Config {
     let up = |k: &str| annotation(pod, &format!("{UPSTREAM}{k}"));
     let ours = |k: &str| annotation(pod, &format!("{OURS}{k}"));
-
     let mut config = Config::default();
     if let Some(prefix) = ours("handler/annotationPrefix") {
         config.annotation_prefix = prefix;
@@ -98,6 +98,30 @@ pub fn run(fixture: &Fixture) -> Mutation {
         config.token_expiration = e.parse().unwrap();
     }
     config.default_fs_group = ours("handler/defaultFsGroup").map(|g| g.parse().unwrap());
+    if let Some(uri) = up("containercredentials/uri") {
+        let cc = &mut config.container_credentials;
+        cc.full_uri = uri;
+        let fields: [(&str, &mut String); 4] = [
+            ("audience", &mut cc.audience),
+            ("mountPath", &mut cc.mount_path),
+            ("volumeName", &mut cc.volume_name),
+            ("tokenPath", &mut cc.token_path),
+        ];
+        for (key, slot) in fields {
+            if let Some(v) = up(&format!("containercredentials/{key}")) {
+                *slot = v;
+            }
+        }
+    }
+    config
+}
+
+/// Runs the mutation the fixture describes, with a random source that always returns 0.
+pub fn run(fixture: &Fixture) -> Mutation {
+    let pod = &fixture.pod;
+    let up = |k: &str| annotation(pod, &format!("{UPSTREAM}{k}"));
+    let ours = |k: &str| annotation(pod, &format!("{OURS}{k}"));
+    let config = fixture_config(pod);
 
     // The fake ServiceAccount default/default, annotated as the fixture says.
     let p = config.annotation_prefix.clone();
@@ -120,21 +144,8 @@ pub fn run(fixture: &Fixture) -> Mutation {
 
     let namespace = ours("namespace").unwrap_or_else(|| "default".into());
     let mut associations = Associations::default();
-    if let Some(uri) = up("containercredentials/uri") {
+    if up("containercredentials/uri").is_some() {
         associations.insert(namespace.clone(), "default");
-        let cc = &mut config.container_credentials;
-        cc.full_uri = uri;
-        let fields: [(&str, &mut String); 4] = [
-            ("audience", &mut cc.audience),
-            ("mountPath", &mut cc.mount_path),
-            ("volumeName", &mut cc.volume_name),
-            ("tokenPath", &mut cc.token_path),
-        ];
-        for (key, slot) in fields {
-            if let Some(v) = up(&format!("containercredentials/{key}")) {
-                *slot = v;
-            }
-        }
     }
     let mappings = ours("configMap")
         .map(|c| ConfigMapMappings::parse(&c).unwrap())
