@@ -3,16 +3,19 @@
 //! completes bare role names from ServiceAccount annotations; an unreachable IMDS is fatal.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use irsa_webhook::testing::{
-    FakeApi, TestCa, https_request, log_lines, pod_review, wait_ready, wait_serving,
+    FakeApi, https_request, log_lines, pod_review, wait_ready, wait_serving,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
+
+mod webhook_support;
+use webhook_support::ServeFiles;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "cn-north-1";
@@ -124,7 +127,7 @@ impl Drop for FakeImds {
 struct Webhook {
     child: Child,
     stderr: mpsc::Receiver<String>,
-    _dir: tempfile::TempDir,
+    _files: ServeFiles,
     ca_pem: String,
 }
 
@@ -137,44 +140,20 @@ impl Drop for Webhook {
 
 /// Starts `irsa webhook serve --compose-role-arn` against `api` with IMDS at `imds_endpoint`.
 fn start_webhook(api: &FakeApi, imds_endpoint: &str) -> Webhook {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new().unwrap();
-    let (cert, key) = ca.leaf("compose").unwrap();
-    std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
-    std::fs::write(dir.path().join("tls.key"), key).unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_irsa"))
-        .args([
-            "webhook",
-            "serve",
-            "--in-cluster=false",
-            "--compose-role-arn",
-        ])
-        .args(["--port=0", "--metrics-port=0", "--namespace=default"])
-        .arg(format!(
-            "--tls-cert={}",
-            dir.path().join("tls.crt").display()
-        ))
-        .arg(format!(
-            "--tls-key={}",
-            dir.path().join("tls.key").display()
-        ))
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+    let files = ServeFiles::write(api, "compose");
+    let mut child = files
+        .serve_command()
+        .arg("--compose-role-arn")
         .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds_endpoint)
         .env_remove("AWS_EC2_METADATA_DISABLED")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let stderr = log_lines(child.stderr.take().unwrap());
     Webhook {
         child,
         stderr,
-        _dir: dir,
-        ca_pem: ca.pem(),
+        ca_pem: files.ca.pem(),
+        _files: files,
     }
 }
 

@@ -4,13 +4,13 @@
 //! and dials the name the API server uses (`SERVICE.NS.svc`) must reach /readyz, and every
 //! request the webhook makes to the API must be allowed by the generated RBAC rules.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 
-use irsa_webhook::testing::FakeApi;
+use irsa_webhook::testing::{FakeApi, log_lines, wait_serving};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
@@ -193,24 +193,9 @@ async fn the_generated_deployment_args_and_certificate_serve_behind_the_generate
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = log_lines(child.stderr.take().unwrap());
     let _child = Killed(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let https_port = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("irsa webhook serve did not start");
-        if line.contains("irsa webhook serving") {
-            let rest = &line[line.find("https=").expect("https= in the log line") + 6..];
-            let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
-            break addr.port();
-        }
-    };
+    let https_port = wait_serving(&stderr, Duration::from_secs(30)).https.port();
     let addr: SocketAddr = ([127, 0, 0, 1], https_port).into();
 
     let host = format!("{NAME}.{NS}.svc");

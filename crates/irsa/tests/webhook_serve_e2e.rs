@@ -2,13 +2,16 @@
 //! the Go webhook, against the fake Kubernetes API (no kube-apiserver can run here), over TLS
 //! on loopback; then SIGTERM.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use irsa_webhook::testing::{
-    FakeApi, TestCa, https_request, log_lines, pod_review, wait_ready, wait_serving,
+    FakeApi, https_request, log_lines, pod_review, wait_ready, wait_serving,
 };
+
+mod webhook_support;
 use serde_json::{Value, json};
+use webhook_support::ServeFiles;
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/e2e";
 
@@ -18,57 +21,29 @@ async fn serves_mutations_with_upstream_flags_and_stops_on_sigterm() {
     let api = FakeApi::start().await.unwrap();
     api.put_service_account("apps", "e2e", &[("eks.amazonaws.com/role-arn", ROLE)]);
     api.put_service_account("apps", "plain", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new().unwrap();
-    let (cert, key) = ca.leaf("e2e").unwrap();
-    std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
-    std::fs::write(dir.path().join("tls.key"), key).unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
-    let assoc = dir.path().join("associations.json");
+    let files = ServeFiles::write(&api, "e2e");
+    let assoc = files.path("associations.json");
     std::fs::write(&assoc, r#"{"identities":[]}"#).unwrap();
 
     // The args of upstream's deploy/deployment-base.yaml, plus ports and files for the test.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_irsa"))
-        .args([
-            "webhook",
-            "serve",
-            "--in-cluster=false",
-            "--namespace=default",
-        ])
+    let mut child = files
+        .serve_command()
         .args([
             "--service-name=pod-identity-webhook",
             "--annotation-prefix=eks.amazonaws.com",
         ])
         .args(["--token-audience=sts.amazonaws.com", "--logtostderr"])
-        .args([
-            "--port=0",
-            "--metrics-port=0",
-            "--aws-default-region=eu-west-1",
-        ])
-        .arg(format!(
-            "--tls-cert={}",
-            dir.path().join("tls.crt").display()
-        ))
-        .arg(format!(
-            "--tls-key={}",
-            dir.path().join("tls.key").display()
-        ))
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg("--aws-default-region=eu-west-1")
         .arg(format!(
             "--watch-container-credentials-config={}",
             assoc.display()
         ))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let rx = log_lines(child.stderr.take().unwrap());
     let serving = wait_serving(&rx, Duration::from_secs(30));
     let (https, metrics_port) = (serving.https, serving.metrics.port());
-    let ca_pem = ca.pem();
+    let ca_pem = files.ca.pem();
 
     // Ready once the ServiceAccount list synced.
     assert!(
