@@ -1,5 +1,6 @@
 //! Criterion bench of one `/mutate` request without the transport: decode the AdmissionReview
-//! (whole, and pruned to what the mutation reads, as the server does),
+//! (whole; pruned to what the mutation reads, as the server does, by its scanner; and pruned by
+//! serde alone, the scanner's fallback),
 //! run the mutation for a cached ServiceAccount with a role, and encode the reply (patch JSON,
 //! base64, AdmissionReview JSON), the way the server does. The body is the one
 //! `bench/webhook/run.sh` sends. Instruction counts of the same work, which do not depend on
@@ -29,6 +30,9 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("review/decode_pruned", |b| {
         b.iter(|| admission::decode_pruned(black_box(REVIEW.as_bytes())).unwrap())
+    });
+    c.bench_function("review/decode_pruned_serde", |b| {
+        b.iter(|| admission::decode_pruned_serde(black_box(REVIEW.as_bytes())).unwrap())
     });
     c.bench_function("review/decode_mutate_encode", |b| {
         b.iter(|| {

@@ -73,6 +73,31 @@ pub struct PodRequest {
 }
 
 impl PodRequest {
+    /// A request for `pod`; the namespace is `request.namespace`, or when that is unset or
+    /// empty, the pod's own `metadata.namespace`.
+    pub(crate) fn new(
+        envelope: Envelope,
+        uid: String,
+        namespace: Option<String>,
+        pod: Value,
+    ) -> Self {
+        let namespace = namespace
+            .filter(|n| !n.is_empty())
+            .or_else(|| {
+                pod.get("metadata")
+                    .and_then(|m| m.get("namespace"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        Self {
+            envelope,
+            uid,
+            namespace,
+            pod,
+        }
+    }
+
     /// The pod's `spec.serviceAccountName`, `default` when unset (as the API server defaults it).
     pub fn service_account_name(&self) -> &str {
         irsa_mutate::service_account_name(&self.pod)
@@ -86,6 +111,18 @@ pub struct Envelope {
     pub api_version: String,
     /// `kind` of the request (`AdmissionReview` when the request did not say).
     pub kind: String,
+}
+
+impl Envelope {
+    /// The envelope to echo for a request's `apiVersion` and `kind`, each defaulted (v1,
+    /// `AdmissionReview`) when empty.
+    pub(crate) fn echo(api_version: String, kind: String) -> Self {
+        let or = |v: String, default: &str| if v.is_empty() { default.to_owned() } else { v };
+        Self {
+            api_version: or(api_version, API_VERSION_V1),
+            kind: or(kind, KIND),
+        }
+    }
 }
 
 impl Default for Envelope {
@@ -122,7 +159,26 @@ pub fn decode(body: &[u8]) -> Result<PodRequest, Rejection> {
 /// ([`crate::pruned`]): what the server uses, as it needs nothing else of the pod. The same
 /// bodies are accepted and rejected (with the same messages) as by [`decode`], and the
 /// mutation of the pruned pod is that of the whole pod. Never serialise the pruned pod.
+///
+/// A hand-written scanner ([`crate::pruned`]'s fast path) decodes the usual bodies; whatever
+/// it is not sure of (bad bodies, rare forms) goes through serde ([`decode_pruned_serde`]),
+/// which also writes every error message.
 pub fn decode_pruned(body: &[u8]) -> Result<PodRequest, Rejection> {
+    match crate::pruned::scan::review(body) {
+        Some(request) => Ok(request),
+        None => decode_pruned_serde(body),
+    }
+}
+
+/// [`decode_pruned`]'s fast path alone: the request, or `None` when the scanner leaves the
+/// body to serde. For tests and benchmarks.
+pub fn decode_pruned_fast(body: &[u8]) -> Option<PodRequest> {
+    crate::pruned::scan::review(body)
+}
+
+/// [`decode_pruned`] without its fast path: serde only. The reference the fast path is
+/// tested against.
+pub fn decode_pruned_serde(body: &[u8]) -> Result<PodRequest, Rejection> {
     decode_as::<PrunedPod>(body)
 }
 
@@ -149,18 +205,7 @@ where
             format!("couldn't decode AdmissionReview: json parse error: {e}"),
         )
     })?;
-    let envelope = Envelope {
-        api_version: if review.api_version.is_empty() {
-            API_VERSION_V1.to_owned()
-        } else {
-            review.api_version
-        },
-        kind: if review.kind.is_empty() {
-            KIND.to_owned()
-        } else {
-            review.kind
-        },
-    };
+    let envelope = Envelope::echo(review.api_version, review.kind);
     let Some(request) = review.request else {
         return Err(bad(envelope, String::new(), "bad content".into()));
     };
@@ -184,22 +229,12 @@ where
             ));
         }
     };
-    let namespace = request
-        .namespace
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            pod.get("metadata")
-                .and_then(|m| m.get("namespace"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    Ok(PodRequest {
+    Ok(PodRequest::new(
         envelope,
-        uid: request.uid,
-        namespace,
+        request.uid,
+        request.namespace,
         pod,
-    })
+    ))
 }
 
 fn json_type(v: &Value) -> &'static str {

@@ -10,6 +10,10 @@
 //! the full pod for every fixture). The pruned pod must never be serialised or returned: use
 //! [`crate::admission::decode`] when the whole pod is needed.
 //!
+//! Two decoders build the same pruned pod: [`scan`], a hand-written single pass that handles
+//! the usual bodies and declines anything else, and the serde path below ([`Pruned`]), which
+//! decodes what the scanner declines and writes every error message.
+//!
 //! Exactness rules, so that the mutation cannot tell the difference:
 //! * objects on a kept path keep only the listed keys (in their original order, a repeated key
 //!   overwriting the earlier value in place, as `serde_json::Map` does);
@@ -18,6 +22,8 @@
 //! * skipped values go through the same parser entry points as a full decode (strings are
 //!   UTF-8 checked, numbers range checked, nesting counted against serde_json's recursion
 //!   limit), so a body is accepted or rejected, with the same message, exactly as before.
+
+pub(crate) mod scan;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -90,14 +96,17 @@ static POD: Shape = Shape::Object(&[
 
 impl Shape {
     /// The shape of `key` inside an object of this shape, `None` when the key is dropped.
-    fn child(&self, key: &str) -> Option<&'static Shape> {
+    fn child(&self, key: &[u8]) -> Option<&'static Shape> {
         match self {
-            Shape::Object(fields) => fields.iter().find(|(k, _)| *k == key).map(|(_, s)| s),
+            Shape::Object(fields) => fields
+                .iter()
+                .find(|(k, _)| k.as_bytes() == key)
+                .map(|(_, s)| s),
             Shape::Annotations => POD_ANNOTATIONS
                 .iter()
                 .any(|name| {
-                    key.strip_suffix(name)
-                        .is_some_and(|prefix| prefix.ends_with('/'))
+                    key.strip_suffix(name.as_bytes())
+                        .is_some_and(|prefix| prefix.ends_with(b"/"))
                 })
                 .then_some(&Shape::Full),
             Shape::Full | Shape::Array(_) => None,
@@ -203,7 +212,7 @@ impl<'de> Visitor<'de> for PrunedVisitor {
             if std::mem::take(&mut first) && key == RAW_VALUE_TOKEN {
                 return raw_value(&mut map);
             }
-            match self.0.child(&key) {
+            match self.0.child(key.as_bytes()) {
                 Some(shape) => {
                     let value = map.next_value_seed(Pruned(shape))?;
                     out.insert(key.into_owned(), value);
