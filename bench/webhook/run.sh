@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Loopback load run of `irsa webhook serve` against the transport ceiling.
 #
-#   bench/webhook/run.sh   (env: N_SA=10000 CONNS=32 DURATION=10 WARMUP=2 SKIP_BUILD=0 IRSA=)
+#   bench/webhook/run.sh   (env: N_SA=10000 CONNS=32 ROUNDS=9 DURATION=3 WARMUP=0.5 SKIP_BUILD=0 IRSA=)
 #
 # 1. the fake Kubernetes API serves N_SA ServiceAccounts (every 10th has a role);
 # 2. `irsa webhook serve` (release) syncs them; RSS is read from /proc once ready;
 # 3. its real response to one AdmissionReview is captured and handed to a bare rustls+hyper
 #    server with the same TLS settings (the ceiling: TLS + HTTP, no admission work);
 # 4. the load generator (HTTPS, keep-alive, CONNS connections) measures closed-loop max
-#    throughput of both, then an open-loop run at half the webhook's max for p50/p99.
-# Load generator and servers share this machine's cores; run on an idle machine.
+#    throughput of both, then open-loop runs at half the webhook's max for p50/p99.
+# Load generator and servers share this machine's cores; run on an idle machine. The speed of
+# a shared (virtual) machine drifts by up to 25 % within minutes, so the two servers are
+# measured in ROUNDS short interleaved runs (the order alternating), each round gives a ratio,
+# and the medians are reported.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 N_SA=${N_SA:-10000}
 CONNS=${CONNS:-32}
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-9}
+DURATION=${DURATION:-3}
+WARMUP=${WARMUP:-0.5}
 PORT=${PORT:-18443}
 METRICS_PORT=${METRICS_PORT:-19999}
 CANNED_PORT=${CANNED_PORT:-18444}
@@ -77,22 +81,54 @@ cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/pro
 # Server CPU microseconds per request over a run: CPU used / requests sent (warm-up included).
 per_req() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}'; }
 
-w0=$(cpu "$wpid"); webhook_max=$(load --addr "127.0.0.1:$PORT"); w1=$(cpu "$wpid")
-c0=$(cpu "$cpid"); canned_max=$(load --addr "127.0.0.1:$CANNED_PORT"); c1=$(cpu "$cpid")
-w_rps=$(echo "$webhook_max" | field rps)
-c_rps=$(echo "$canned_max" | field rps)
-half=$(awk -v r="$w_rps" 'BEGIN {printf "%d", r / 2}')
-webhook_half=$(load --addr "127.0.0.1:$PORT" --rate "$half")
-canned_half=$(load --addr "127.0.0.1:$CANNED_PORT" --rate "$half")
-rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
+# Median of the numbers on stdin.
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# One measured run against PID at ADDR (extra load-generator flags after): prints the load
+# generator's JSON line with the server's CPU microseconds per request appended.
+measure() {
+  local pid=$1 addr=$2; shift 2
+  local c0 c1 out
+  c0=$(cpu "$pid"); out=$(load --addr "$addr" "$@"); c1=$(cpu "$pid")
+  echo "${out%\}},\"cpu_us\":$(per_req "$c0" "$c1" "$(echo "$out" | field sent)")}"
+}
+# ROUNDS interleaved runs of both servers (extra load-generator flags as arguments); leaves
+# one line per run in $tmp/webhook.runs and $tmp/ceiling.runs.
+rounds() {
+  : > "$tmp/webhook.runs"; : > "$tmp/ceiling.runs"
+  for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then
+      measure "$wpid" "127.0.0.1:$PORT" "$@" >> "$tmp/webhook.runs"
+      measure "$cpid" "127.0.0.1:$CANNED_PORT" "$@" >> "$tmp/ceiling.runs"
+    else
+      measure "$cpid" "127.0.0.1:$CANNED_PORT" "$@" >> "$tmp/ceiling.runs"
+      measure "$wpid" "127.0.0.1:$PORT" "$@" >> "$tmp/webhook.runs"
+    fi
+  done
+}
+col() { field "$2" < "$tmp/$1.runs"; }
+show() {
+  local r
+  for r in $(seq "$ROUNDS"); do
+    echo "  round $r webhook: $(sed -n "${r}p" "$tmp/webhook.runs")"
+    echo "  round $r ceiling: $(sed -n "${r}p" "$tmp/ceiling.runs")"
+  done
+}
 
+rounds
+paste <(col webhook rps) <(col ceiling rps) | awk '{printf "%.3f\n", $1 / $2}' > "$tmp/ratios"
+w_rps=$(col webhook rps | median)
+half=$(awk -v r="$w_rps" 'BEGIN {printf "%d", r / 2}')
 echo "service accounts cached: $N_SA (pod_identity_webhook_used=$cached), ready after $(awk -v a="$start" -v b="$ready" 'BEGIN {printf "%.2f", b - a}') s"
+echo "closed loop, $CONNS connections, $ROUNDS rounds of ${DURATION}s each:"
+show
+echo "  median req/s: webhook $w_rps, ceiling $(col ceiling rps | median)"
+echo "  median server CPU per request: webhook $(col webhook cpu_us | median) us, ceiling $(col ceiling cpu_us | median) us"
+echo "  throughput ratio webhook/ceiling per round: $(paste -sd' ' "$tmp/ratios"); median $(median < "$tmp/ratios")"
+
+rounds --rate "$half"
+echo "open loop at $half req/s (half of the webhook's median max), $ROUNDS rounds of ${DURATION}s each:"
+show
+echo "  median p50: webhook $(col webhook p50_us | median) us, ceiling $(col ceiling p50_us | median) us"
+echo "  median p99: webhook $(col webhook p99_us | median) us, ceiling $(col ceiling p99_us | median) us"
+rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
 echo "RSS once ready: $((rss_ready / 1024)) MiB ($rss_ready kB); after load: $((rss_after / 1024)) MiB ($rss_after kB)"
-echo "closed loop, $CONNS connections, ${DURATION}s:"
-echo "  webhook: $webhook_max"
-echo "  ceiling: $canned_max"
-echo "  server CPU per request: webhook $(per_req "$w0" "$w1" "$(echo "$webhook_max" | field sent)") us, ceiling $(per_req "$c0" "$c1" "$(echo "$canned_max" | field sent)") us"
-echo "  throughput ratio webhook/ceiling: $(awk -v a="$w_rps" -v b="$c_rps" 'BEGIN {printf "%.2f", a / b}')"
-echo "open loop at $half req/s (half of the webhook's max):"
-echo "  webhook: $webhook_half"
-echo "  ceiling: $canned_half"

@@ -95,6 +95,15 @@ static POD: Shape = Shape::Object(&[
 ]);
 
 impl Shape {
+    /// How many keys an object of this shape keeps at most (without repeated keys).
+    fn keys(&self) -> usize {
+        match self {
+            Shape::Object(fields) => fields.len(),
+            Shape::Annotations => POD_ANNOTATIONS.len(),
+            Shape::Full | Shape::Array(_) => 0,
+        }
+    }
+
     /// The shape of `key` inside an object of this shape, `None` when the key is dropped.
     fn child(&self, key: &[u8]) -> Option<&'static Shape> {
         match self {

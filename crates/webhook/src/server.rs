@@ -341,11 +341,12 @@ async fn mutate(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> 
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+    // The media type is what precedes any `;` parameters (`; charset=utf-8`).
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        let media = v.iter().position(|&b| b == b';').map_or(v, |end| &v[..end]);
+        media.trim_ascii().eq_ignore_ascii_case(b"application/json")
+    })
 }
 
 fn json_response(body: Vec<u8>) -> Response<Full<Bytes>> {
@@ -436,5 +437,32 @@ async fn handle_mutate(app: &App, request: Request<Incoming>) -> Response<Full<B
                 message,
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_the_media_type_before_any_parameters() {
+        let with = |value: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+            is_json(&h)
+        };
+        assert!(with(b"application/json"));
+        assert!(with(b"Application/JSON; charset=utf-8"));
+        assert!(with(b" application/json ;x=1"));
+        assert!(with(b"application/json;"));
+        assert!(!with(b"application/jsonx"));
+        assert!(!with(b"application/json-patch+json"));
+        assert!(!with(b"text/plain; application/json"));
+        assert!(!with(b"application/\xe9json"));
+        assert!(!with(b""));
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

@@ -321,7 +321,8 @@ impl<'a> Scan<'a> {
         let start = self.i;
         match (shape, self.peek()?) {
             (Shape::Object(_) | Shape::Annotations, b'{') => {
-                let mut out = Map::new();
+                // Room for every key the shape keeps, so the map never grows.
+                let mut out = Map::with_capacity(shape.keys());
                 self.object(depth, |scan, key| match shape.child(key) {
                     Some(child) => {
                         let value = scan.pruned(child, depth + 1)?;
