@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
 # Loopback load run of `irsa webhook serve` against the transport ceiling.
 #
-#   bench/webhook/run.sh   (env: N_SA=10000 CONNS=32 ROUNDS=9 DURATION=3 WARMUP=0.5 SKIP_BUILD=0 IRSA=)
+#   bench/webhook/run.sh   (env: N_SA=10000 CONNS=32 DURATION=20 WARMUP=2 SLICE=0.25 SKIP_BUILD=0 IRSA=)
 #
 # 1. the fake Kubernetes API serves N_SA ServiceAccounts (every 10th has a role);
 # 2. `irsa webhook serve` (release) syncs them; RSS is read from /proc once ready;
 # 3. its real response to one AdmissionReview is captured and handed to a bare rustls+hyper
 #    server with the same TLS settings (the ceiling: TLS + HTTP, no admission work);
-# 4. the load generator (HTTPS, keep-alive, CONNS connections) measures closed-loop max
-#    throughput of both, then open-loop runs at half the webhook's max for p50/p99.
+# 4. the load generator (HTTPS, keep-alive, CONNS connections to each server) measures the
+#    closed-loop max throughput of both, then both in an open loop at half the webhook's max
+#    for p50/p99.
 # Load generator and servers share this machine's cores; run on an idle machine. The speed of
-# a shared (virtual) machine drifts by up to 25 % within minutes, so the two servers are
-# measured in ROUNDS short interleaved runs (the order alternating), each round gives a ratio,
-# and the medians are reported.
+# a shared (virtual) machine drifts by a quarter within seconds, so the two servers are never
+# measured one after the other: in each run the load generator alternates between them every
+# SLICE seconds (`bench_loadgen --versus`), and each gets half of the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 N_SA=${N_SA:-10000}
 CONNS=${CONNS:-32}
-ROUNDS=${ROUNDS:-9}
-DURATION=${DURATION:-3}
-WARMUP=${WARMUP:-0.5}
+DURATION=${DURATION:-20}
+WARMUP=${WARMUP:-2}
+SLICE=${SLICE:-0.25}
 PORT=${PORT:-18443}
 METRICS_PORT=${METRICS_PORT:-19999}
 CANNED_PORT=${CANNED_PORT:-18444}
@@ -81,54 +82,33 @@ cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/pro
 # Server CPU microseconds per request over a run: CPU used / requests sent (warm-up included).
 per_req() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {printf "%.1f", (b - a) * 1e6 / n}'; }
 
-# Median of the numbers on stdin.
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-# One measured run against PID at ADDR (extra load-generator flags after): prints the load
-# generator's JSON line with the server's CPU microseconds per request appended.
-measure() {
-  local pid=$1 addr=$2; shift 2
-  local c0 c1 out
-  c0=$(cpu "$pid"); out=$(load --addr "$addr" "$@"); c1=$(cpu "$pid")
-  echo "${out%\}},\"cpu_us\":$(per_req "$c0" "$c1" "$(echo "$out" | field sent)")}"
+# One interleaved run of both servers (extra load-generator flags as arguments): leaves the
+# webhook's line in $tmp/webhook.run and the ceiling's in $tmp/ceiling.run, each with the
+# server's CPU microseconds per request appended.
+both() {
+  local w0 w1 c0 c1
+  w0=$(cpu "$wpid"); c0=$(cpu "$cpid")
+  load --addr "127.0.0.1:$PORT" --versus "127.0.0.1:$CANNED_PORT" --slice "$SLICE" "$@" > "$tmp/both"
+  w1=$(cpu "$wpid"); c1=$(cpu "$cpid")
+  with_cpu() { local l; l=$(sed -n "$1p" "$tmp/both"); echo "${l%\}},\"cpu_us\":$(per_req "$2" "$3" "$(echo "$l" | field sent)")}"; }
+  with_cpu 1 "$w0" "$w1" > "$tmp/webhook.run"
+  with_cpu 2 "$c0" "$c1" > "$tmp/ceiling.run"
 }
-# ROUNDS interleaved runs of both servers (extra load-generator flags as arguments); leaves
-# one line per run in $tmp/webhook.runs and $tmp/ceiling.runs.
-rounds() {
-  : > "$tmp/webhook.runs"; : > "$tmp/ceiling.runs"
-  for r in $(seq "$ROUNDS"); do
-    if [ $((r % 2)) = 1 ]; then
-      measure "$wpid" "127.0.0.1:$PORT" "$@" >> "$tmp/webhook.runs"
-      measure "$cpid" "127.0.0.1:$CANNED_PORT" "$@" >> "$tmp/ceiling.runs"
-    else
-      measure "$cpid" "127.0.0.1:$CANNED_PORT" "$@" >> "$tmp/ceiling.runs"
-      measure "$wpid" "127.0.0.1:$PORT" "$@" >> "$tmp/webhook.runs"
-    fi
-  done
-}
-col() { field "$2" < "$tmp/$1.runs"; }
-show() {
-  local r
-  for r in $(seq "$ROUNDS"); do
-    echo "  round $r webhook: $(sed -n "${r}p" "$tmp/webhook.runs")"
-    echo "  round $r ceiling: $(sed -n "${r}p" "$tmp/ceiling.runs")"
-  done
-}
+get() { field "$2" < "$tmp/$1.run"; }
 
-rounds
-paste <(col webhook rps) <(col ceiling rps) | awk '{printf "%.3f\n", $1 / $2}' > "$tmp/ratios"
-w_rps=$(col webhook rps | median)
+both
+w_rps=$(get webhook rps)
+c_rps=$(get ceiling rps)
 half=$(awk -v r="$w_rps" 'BEGIN {printf "%d", r / 2}')
 echo "service accounts cached: $N_SA (pod_identity_webhook_used=$cached), ready after $(awk -v a="$start" -v b="$ready" 'BEGIN {printf "%.2f", b - a}') s"
-echo "closed loop, $CONNS connections, $ROUNDS rounds of ${DURATION}s each:"
-show
-echo "  median req/s: webhook $w_rps, ceiling $(col ceiling rps | median)"
-echo "  median server CPU per request: webhook $(col webhook cpu_us | median) us, ceiling $(col ceiling cpu_us | median) us"
-echo "  throughput ratio webhook/ceiling per round: $(paste -sd' ' "$tmp/ratios"); median $(median < "$tmp/ratios")"
-
-rounds --rate "$half"
-echo "open loop at $half req/s (half of the webhook's median max), $ROUNDS rounds of ${DURATION}s each:"
-show
-echo "  median p50: webhook $(col webhook p50_us | median) us, ceiling $(col ceiling p50_us | median) us"
-echo "  median p99: webhook $(col webhook p99_us | median) us, ceiling $(col ceiling p99_us | median) us"
+echo "closed loop, $CONNS connections, ${DURATION}s alternating every ${SLICE}s:"
+echo "  webhook: $(cat "$tmp/webhook.run")"
+echo "  ceiling: $(cat "$tmp/ceiling.run")"
+echo "  server CPU per request: webhook $(get webhook cpu_us) us, ceiling $(get ceiling cpu_us) us"
+echo "  throughput ratio webhook/ceiling: $(awk -v a="$w_rps" -v b="$c_rps" 'BEGIN {printf "%.2f", a / b}')"
+both --rate "$half"
+echo "open loop at $half req/s (half of the webhook's max), alternating the same way:"
+echo "  webhook: $(cat "$tmp/webhook.run")"
+echo "  ceiling: $(cat "$tmp/ceiling.run")"
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
 echo "RSS once ready: $((rss_ready / 1024)) MiB ($rss_ready kB); after load: $((rss_after / 1024)) MiB ($rss_after kB)"

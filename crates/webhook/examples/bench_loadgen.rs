@@ -2,7 +2,15 @@
 //! connection per worker) that POSTs one AdmissionReview body over and over.
 //!
 //! Closed loop (max throughput): no `--rate`. Open loop: `--rate RPS` spreads requests evenly
-//! over the connections. When a request's scheduled send time passed while its connection was
+//! over the connections.
+//!
+//! `--versus ADDR2` measures two servers in the same run: every connection has one connection
+//! to each, and time is cut in `--slice` seconds (default 0.25) sent alternately to `--addr`
+//! and to `--versus`, so both see the same machine. On a shared virtual machine whose speed
+//! drifts by a quarter within seconds, two separate runs are not comparable; alternating
+//! slices are. Each request counts for the server it was sent to, and each server's rate is
+//! over the half of the measured window that was its own (warm-up and duration are rounded to
+//! whole pairs of slices). One JSON line per server, `--addr` first. When a request's scheduled send time passed while its connection was
 //! still waiting for the previous response, latency is measured from the *scheduled* time, so a
 //! stalled server is not hidden (no coordinated omission). When the connection was idle, it is
 //! measured from the actual send: Tokio's timer wakes up to 1 ms late, and that lateness belongs
@@ -10,7 +18,7 @@
 //!
 //! ```text
 //! bench_loadgen --addr 127.0.0.1:8443 --ca ca.pem --body review.json \
-//!   --connections 32 --duration 10 [--rate 5000] [--warmup 2]
+//!   --connections 32 --duration 10 [--rate 5000] [--warmup 2] [--versus 127.0.0.1:8444 [--slice 0.25]]
 //! ```
 //! Prints one JSON line: requests, errors, rps, p50_us, p90_us, p99_us, max_us (all over the
 //! measured window), and `sent`: every request completed, warm-up included, for per-request
@@ -28,6 +36,8 @@ use tokio::time::Instant;
 
 struct Opts {
     addr: SocketAddr,
+    versus: Option<SocketAddr>,
+    slice: Duration,
     ca: String,
     body: Bytes,
     connections: usize,
@@ -47,6 +57,8 @@ fn opts() -> Result<Opts, Box<dyn std::error::Error>> {
     let need = |name: &str| get(name).ok_or(format!("missing {name}"));
     Ok(Opts {
         addr: need("--addr")?.parse()?,
+        versus: get("--versus").map(|v| v.parse()).transpose()?,
+        slice: Duration::from_secs_f64(get("--slice").map_or(Ok(0.25), |v| v.parse())?),
         ca: std::fs::read_to_string(need("--ca")?)?,
         body: Bytes::from(std::fs::read(need("--body")?)?),
         connections: get("--connections").map_or(Ok(16), |v| v.parse())?,
@@ -59,10 +71,10 @@ fn opts() -> Result<Opts, Box<dyn std::error::Error>> {
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(
-    o: &Opts,
+    addr: SocketAddr,
     connector: &tokio_rustls::TlsConnector,
 ) -> Result<Sender, Box<dyn std::error::Error + Send + Sync>> {
-    let tcp = tokio::net::TcpStream::connect(o.addr).await?;
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let tls = connector
         .connect(rustls_pki_types::ServerName::try_from("localhost")?, tcp)
@@ -90,10 +102,30 @@ async fn one(sender: &mut Sender, body: &Bytes) -> bool {
     }
 }
 
+/// What one server got: latencies of measured requests, errors, requests sent (warm-up included).
+#[derive(Default)]
+struct Tally {
+    lat: Vec<u32>,
+    errors: u64,
+    sent: u64,
+}
+
+/// `d` rounded up to a whole number of `unit`s.
+fn whole(d: Duration, unit: Duration) -> Duration {
+    unit.mul_f64((d.as_secs_f64() / unit.as_secs_f64()).ceil())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let o = Arc::new(opts()?);
+    let mut o = opts()?;
+    let targets: Vec<SocketAddr> = std::iter::once(o.addr).chain(o.versus).collect();
+    if targets.len() > 1 {
+        let pair = o.slice * 2;
+        o.warmup = whole(o.warmup, pair);
+        o.duration = whole(o.duration, pair);
+    }
+    let o = Arc::new(o);
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_slice_iter(o.ca.as_bytes()) {
         roots.add(cert?)?;
@@ -105,14 +137,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now() + Duration::from_millis(200);
     let measure_from = start + o.warmup;
     let end = measure_from + o.duration;
+    // Which server a request sent (or scheduled) at `at` goes to.
+    let n = targets.len();
+    let target = move |o: &Opts, at: Instant| -> usize {
+        let slices = at.saturating_duration_since(start).as_secs_f64() / o.slice.as_secs_f64();
+        slices as usize % n
+    };
     let mut workers = Vec::new();
     for w in 0..o.connections {
         let o = o.clone();
-        let mut sender = connect(&o, &connector).await.map_err(|e| e.to_string())?;
+        let mut senders = Vec::new();
+        for addr in &targets {
+            senders.push(
+                connect(*addr, &connector)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
         workers.push(tokio::spawn(async move {
-            let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
-            let mut errors = 0u64;
-            let mut sent = 0u64;
+            let mut tally: Vec<Tally> = (0..n).map(|_| Tally::default()).collect();
             let interval = o
                 .rate
                 .map(|r| Duration::from_secs_f64(o.connections as f64 / r));
@@ -139,50 +182,58 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if next >= end {
                     break;
                 }
-                let ok = one(&mut sender, &o.body).await;
+                let t = target(&o, next);
+                let ok = one(&mut senders[t], &o.body).await;
                 let done = Instant::now();
                 previous_done = done;
-                sent += 1;
+                let tally = &mut tally[t];
+                tally.sent += 1;
                 if next >= measure_from {
                     if ok {
-                        lat.push((done - from).as_micros().min(u32::MAX as u128) as u32);
+                        tally
+                            .lat
+                            .push((done - from).as_micros().min(u32::MAX as u128) as u32);
                     } else {
-                        errors += 1;
+                        tally.errors += 1;
                     }
                 }
                 if let Some(i) = interval {
                     next += i;
                 }
             }
-            (lat, errors, sent)
+            tally
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    let mut sent = 0;
+    let mut all: Vec<Tally> = (0..n).map(|_| Tally::default()).collect();
     for w in workers {
-        let (lat, e, s) = w.await?;
-        all.extend(lat);
-        errors += e;
-        sent += s;
-    }
-    all.sort_unstable();
-    let pct = |p: f64| -> u32 {
-        if all.is_empty() {
-            return 0;
+        for (sum, t) in all.iter_mut().zip(w.await?) {
+            sum.lat.extend(t.lat);
+            sum.errors += t.errors;
+            sum.sent += t.sent;
         }
-        all[((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1]
-    };
-    println!(
-        "{{\"requests\":{},\"errors\":{},\"rps\":{:.0},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"max_us\":{},\"sent\":{}}}",
-        all.len(),
-        errors,
-        all.len() as f64 / o.duration.as_secs_f64(),
-        pct(0.50),
-        pct(0.90),
-        pct(0.99),
-        all.last().copied().unwrap_or(0),
-        sent
-    );
+    }
+    // Each server had 1/n of the measured window.
+    let window = o.duration.as_secs_f64() / n as f64;
+    for mut t in all {
+        t.lat.sort_unstable();
+        let lat = &t.lat;
+        let pct = |p: f64| -> u32 {
+            if lat.is_empty() {
+                return 0;
+            }
+            lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1]
+        };
+        println!(
+            "{{\"requests\":{},\"errors\":{},\"rps\":{:.0},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"max_us\":{},\"sent\":{}}}",
+            lat.len(),
+            t.errors,
+            lat.len() as f64 / window,
+            pct(0.50),
+            pct(0.90),
+            pct(0.99),
+            lat.last().copied().unwrap_or(0),
+            t.sent
+        );
+    }
     Ok(())
 }
