@@ -230,63 +230,56 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// A container (`{`..`}` or `[`..`]`) at nesting `depth`: `each` reads one member or item.
+    // Inlined into each caller, as its loop was written out in each before.
+    #[inline(always)]
+    fn container(
+        &mut self,
+        depth: usize,
+        [open, close]: [u8; 2],
+        mut each: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.eat(open)?;
+        self.ws();
+        if self.peek()? == close {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            each(self)?;
+            self.ws();
+            let c = self.peek()?;
+            self.i += 1;
+            match c {
+                b',' => {}
+                c if c == close => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
     /// An object at nesting `depth`: `member` reads each value (the cursor is after the colon).
     fn object(
         &mut self,
         depth: usize,
         mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
     ) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.plain_string()?;
+        self.container(depth, *b"{}", |scan| {
+            let key = scan.plain_string()?;
             if key == RAW_VALUE_TOKEN.as_bytes() {
                 return None;
             }
-            self.eat(b':')?;
-            member(self, key)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+            scan.eat(b':')?;
+            member(scan, key)
+        })
     }
 
     /// An array at nesting `depth`: `item` reads each item.
-    fn array(&mut self, depth: usize, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.eat(b'[')?;
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            item(self)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+    fn array(&mut self, depth: usize, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.container(depth, *b"[]", item)
     }
 
     /// `request`: an object whose `object` is an object (anything else is a rejection, left
