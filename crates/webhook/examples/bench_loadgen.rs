@@ -2,27 +2,26 @@
 //! connection per worker) that POSTs one AdmissionReview body over and over.
 //!
 //! Closed loop (max throughput): no `--rate`. Open loop: `--rate RPS` spreads requests evenly
-//! over the connections.
-//!
-//! `--versus ADDR2` measures two servers in the same run: every connection has one connection
-//! to each, and time is cut in `--slice` seconds (default 0.25) sent alternately to `--addr`
-//! and to `--versus`, so both see the same machine. On a shared virtual machine whose speed
-//! drifts by a quarter within seconds, two separate runs are not comparable; alternating
-//! slices are. Each request counts for the server it was sent to, and each server's rate is
-//! over the half of the measured window that was its own (warm-up and duration are rounded to
-//! whole pairs of slices). One JSON line per server, `--addr` first. When a request's scheduled send time passed while its connection was
+//! over the connections. When a request's scheduled send time passed while its connection was
 //! still waiting for the previous response, latency is measured from the *scheduled* time, so a
 //! stalled server is not hidden (no coordinated omission). When the connection was idle, it is
 //! measured from the actual send: Tokio's timer wakes up to 1 ms late, and that lateness belongs
 //! to the load generator, not to the server.
 //!
+//! `--versus ADDR2` measures two servers in the same run: every worker has one connection to
+//! each, and time is cut in `--slice` seconds (default 0.25) sent alternately to `--addr` and to
+//! `--versus`, so both see the same machine. On a shared virtual machine whose speed drifts by a
+//! quarter within seconds, two separate runs are not comparable; alternating slices are. Each
+//! request counts for the server it was sent to, and each server's rate is over the half of the
+//! measured window that was its own (warm-up and duration are rounded to whole pairs of slices).
+//!
 //! ```text
 //! bench_loadgen --addr 127.0.0.1:8443 --ca ca.pem --body review.json \
 //!   --connections 32 --duration 10 [--rate 5000] [--warmup 2] [--versus 127.0.0.1:8444 [--slice 0.25]]
 //! ```
-//! Prints one JSON line: requests, errors, rps, p50_us, p90_us, p99_us, max_us (all over the
-//! measured window), and `sent`: every request completed, warm-up included, for per-request
-//! server CPU figures.
+//! Prints one JSON line per server (`--addr` first): requests, errors, rps, p50_us, p90_us,
+//! p99_us, max_us (all over the measured window), and `sent`: every request completed, warm-up
+//! included, for per-request server CPU figures.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! envelope strings, number exponents, lone surrogate escapes, very deep nesting, a repeated
 //! envelope field, serde_json's raw-value marker key, a review sent as a JSON array) it returns
 //! `None` and the serde path gives the answer, error message included. So it cannot change what
-//! the server answers; `tests/pruned_decode.rs` checks this on every fixture and on thousands of
+//! the server answers; `tests/fast_decode.rs` checks this on every fixture and on thousands of
 //! corrupted bodies.
 
 use serde_json::{Map, Value};
