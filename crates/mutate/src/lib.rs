@@ -44,6 +44,7 @@ mod mutate;
 mod patch;
 mod service_account;
 mod text;
+pub mod view;
 
 pub use associations::Associations;
 pub use config::*;
@@ -53,6 +54,7 @@ pub use service_account::{
     ConfigMapMapping, ConfigMapMappings, ServiceAccountInfo, ServiceAccountLookup, parse_go_bool,
     role_arn_looks_valid,
 };
+pub use view::PodView;
 
 /// Re-export of the `json-patch` crate used in [`Mutation::patch`].
 pub use json_patch;

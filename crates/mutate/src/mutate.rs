@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use json_patch::Patch;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::associations::Associations;
 use crate::config::{
@@ -17,6 +17,7 @@ use crate::service_account::{
     ServiceAccountLookup, annotation_key_matches, parse_expiration, role_arn_looks_valid,
 };
 use crate::text::{clean_path, join_path, parse_csv_record};
+use crate::view::{Annotations, Container, Field, Metadata, PodView, Spec};
 
 /// Which credentials the pod was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,7 @@ pub struct MutationSummary {
 }
 
 /// The name of the pod's ServiceAccount (`spec.serviceAccountName`, `default` when empty).
+/// [`PodView::service_account_name`] for a view.
 pub fn service_account_name(pod: &Value) -> &str {
     match pod
         .get("spec")
@@ -106,7 +108,7 @@ pub fn mutate(
 ) -> Result<Mutation, MutateError> {
     let mut patch = Patch(Vec::new());
     let (warnings, mode) = run(
-        pod,
+        &PodView::of(pod)?,
         namespace,
         sa,
         associations,
@@ -123,13 +125,13 @@ pub fn mutate(
     })
 }
 
-/// The same mutation as [`mutate`], with the patch appended to `out` as JSON text instead of
-/// returned as a [`Patch`]: exactly the bytes `serde_json::to_writer(out, &mutation.patch)`
-/// would write (`[]` when nothing changes), produced without building any JSON value. This is
-/// what the admission server uses; [`mutate`] is the same code path with the operations
-/// turned into serde values.
+/// The same mutation as [`mutate`], on a [`PodView`] of the pod, with the patch appended to
+/// `out` as JSON text instead of returned as a [`Patch`]: exactly the bytes
+/// `serde_json::to_writer(out, &mutation.patch)` would write (`[]` when nothing changes),
+/// produced without building any JSON value. This is what the admission server uses;
+/// [`mutate`] is the same code path with the operations turned into serde values.
 pub fn mutate_json(
-    pod: &Value,
+    pod: &PodView<'_>,
     namespace: &str,
     sa: &ServiceAccountLookup<'_>,
     associations: &Associations,
@@ -154,7 +156,7 @@ pub fn mutate_json(
 /// The mutation: selects the mode, collects the operations and hands them to `finish` (also
 /// when there are none), then returns the warnings and the mode.
 fn run(
-    pod: &Value,
+    pod: &PodView<'_>,
     namespace: &str,
     sa: &ServiceAccountLookup<'_>,
     associations: &Associations,
@@ -162,20 +164,11 @@ fn run(
     random: &mut dyn FnMut(i64) -> i64,
     finish: &mut dyn FnMut(&[Op<'_>]),
 ) -> Result<(Vec<String>, Mode), MutateError> {
-    let pod_obj = pod.as_object().ok_or(MutateError::NotAnObject)?;
-    let spec = match pod_obj.get("spec") {
-        Some(Value::Object(spec)) => spec,
-        _ => return Err(MutateError::MissingSpec),
-    };
-    let metadata = match pod_obj.get("metadata") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(m),
-        Some(_) => return Err(invalid("/metadata", "an object")),
-    };
-    let annotations = match metadata.and_then(|m| m.get("annotations")) {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(a)) => Some(a),
-        Some(_) => return Err(invalid("/metadata/annotations", "an object")),
+    let spec = pod.spec.as_ref().ok_or(MutateError::MissingSpec)?;
+    let metadata = required(&pod.metadata, || "/metadata", "an object")?;
+    let annotations = match metadata {
+        Some(m) => required(&m.annotations, || "/metadata/annotations", "an object")?,
+        None => None,
     };
     let prefix = config.annotation_prefix.as_str();
     let pod_annotation = |name: &str| annotation(annotations, prefix, name);
@@ -195,7 +188,7 @@ fn run(
         None => None,
     };
 
-    let sa_name = service_account_name(pod);
+    let sa_name = pod.service_account_name();
     let cc = &config.container_credentials;
     let composed: Option<String>; // --compose-role-arn; allocated only when it applies
     let plan = if associations.contains(namespace, sa_name) {
@@ -298,7 +291,7 @@ fn run(
     let skip: Vec<String> = pod_annotation("skip-containers")
         .and_then(parse_csv_record)
         .unwrap_or_default();
-    let windows = is_windows(spec);
+    let windows = spec.windows;
     let token_file = {
         let unix = join_path(plan.mount_path, plan.token_path);
         if windows {
@@ -314,18 +307,16 @@ fn run(
         token_file: &token_file,
         token_dir: clean_path(plan.mount_path),
     };
-    for field in ["containers", "initContainers"] {
-        match spec.get(field) {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(containers)) => {
-                for (index, container) in containers.iter().enumerate() {
-                    let Value::Object(container) = container else {
-                        return Err(invalid(&format!("/spec/{field}/{index}"), "an object"));
-                    };
-                    ctx.container_ops(field, index, container, &mut warnings, &mut ops)?;
-                }
-            }
-            Some(_) => return Err(invalid(&format!("/spec/{field}"), "an array")),
+    for (field, containers) in [
+        ("containers", &spec.containers),
+        ("initContainers", &spec.init_containers),
+    ] {
+        let containers = required(containers, || format!("/spec/{field}"), "an array")?;
+        for (index, container) in containers.into_iter().flatten().enumerate() {
+            let Some(container) = container else {
+                return Err(invalid(&format!("/spec/{field}/{index}"), "an object"));
+            };
+            ctx.container_ops(field, index, container, &mut warnings, &mut ops)?;
         }
     }
 
@@ -335,14 +326,28 @@ fn run(
 
 /// The pod annotation `<prefix>/<name>`, when it is a string.
 fn annotation<'v>(
-    annotations: Option<&'v Map<String, Value>>,
+    annotations: Option<&'v Annotations<'_>>,
     prefix: &str,
     name: &str,
 ) -> Option<&'v str> {
     annotations?
         .iter()
         .find(|(k, _)| annotation_key_matches(k, prefix, name))
-        .and_then(|(_, v)| v.as_str())
+        .and_then(|(_, v)| v.as_deref())
+}
+
+/// A field the mutation reads: `None` when absent, an error when of the wrong type.
+/// `path` is only called (formatted) for the error.
+fn required<'f, T, P: AsRef<str>>(
+    field: &'f Field<T>,
+    path: impl FnOnce() -> P,
+    expected: &'static str,
+) -> Result<Option<&'f T>, MutateError> {
+    match field {
+        Field::Absent => Ok(None),
+        Field::Present(v) => Ok(Some(v)),
+        Field::Wrong => Err(invalid(path().as_ref(), expected)),
+    }
 }
 
 fn invalid(path: &str, expected: &'static str) -> MutateError {
@@ -353,23 +358,20 @@ fn invalid(path: &str, expected: &'static str) -> MutateError {
 }
 
 /// `metadata.labels["eks.amazonaws.com/pod-identity"] = "enabled"` (§3.7), creating parents.
-fn label_op(
-    metadata: Option<&Map<String, Value>>,
-    ops: &mut Vec<Op<'_>>,
-) -> Result<(), MutateError> {
+fn label_op(metadata: Option<&Metadata<'_>>, ops: &mut Vec<Op<'_>>) -> Result<(), MutateError> {
     let Some(metadata) = metadata else {
         ops.push(Op::add(&[Tok::Key("metadata")], Val::MetadataWithLabel));
         return Ok(());
     };
-    match metadata.get("labels") {
-        None | Some(Value::Null) => {
+    match metadata.labels {
+        Field::Absent => {
             ops.push(Op::add(
                 &[Tok::Key("metadata"), Tok::Key("labels")],
                 Val::Labels,
             ));
         }
-        Some(Value::Object(labels)) => {
-            if labels.get(POD_IDENTITY_LABEL).and_then(Value::as_str) != Some("enabled") {
+        Field::Present(enabled) => {
+            if !enabled {
                 ops.push(Op::add(
                     &[
                         Tok::Key("metadata"),
@@ -380,14 +382,14 @@ fn label_op(
                 ));
             }
         }
-        Some(_) => return Err(invalid("/metadata/labels", "an object")),
+        Field::Wrong => return Err(invalid("/metadata/labels", "an object")),
     }
     Ok(())
 }
 
 /// The projected token volume (§3.6): added (prepended) only when no volume has its name.
 fn volume_op<'p>(
-    spec: &Map<String, Value>,
+    spec: &Spec<'_>,
     plan: &Plan<'p>,
     ops: &mut Vec<Op<'p>>,
 ) -> Result<(), MutateError> {
@@ -397,23 +399,19 @@ fn volume_op<'p>(
         expiration: plan.expiration,
         token_path: plan.token_path,
     };
-    match spec.get("volumes") {
-        None | Some(Value::Null) => ops.push(Op::add(
+    match required(&spec.volumes, || "/spec/volumes", "an array")? {
+        None => ops.push(Op::add(
             &[Tok::Key("spec"), Tok::Key("volumes")],
             Val::Volumes(volume),
         )),
-        Some(Value::Array(volumes)) => {
-            let exists = volumes
-                .iter()
-                .any(|v| v.get("name").and_then(Value::as_str) == Some(plan.volume_name));
-            if !exists {
+        Some(names) => {
+            if !names.iter().any(|name| name == plan.volume_name) {
                 ops.push(Op::add(
                     &[Tok::Key("spec"), Tok::Key("volumes"), Tok::Key("0")],
                     Val::Volume(volume),
                 ));
             }
         }
-        Some(_) => return Err(invalid("/spec/volumes", "an array")),
     }
     Ok(())
 }
@@ -421,7 +419,7 @@ fn volume_op<'p>(
 /// Opt-in `spec.securityContext.fsGroup` (irsa improvement for upstream #8): from the pod
 /// annotation `<prefix>/fs-group`, else `--default-fs-group`; set only when absent.
 fn fs_group_op(
-    spec: &Map<String, Value>,
+    spec: &Spec<'_>,
     annotation: Option<&str>,
     prefix: &str,
     config: &Config,
@@ -443,15 +441,15 @@ fn fs_group_op(
     let Some(group) = from_annotation.or(config.default_fs_group) else {
         return Ok(());
     };
-    match spec.get("securityContext") {
-        None | Some(Value::Null) => {
+    match spec.security_context {
+        Field::Absent => {
             ops.push(Op::add(
                 &[Tok::Key("spec"), Tok::Key("securityContext")],
                 Val::SecurityContext(group),
             ));
         }
-        Some(Value::Object(sc)) => {
-            if sc.get("fsGroup").is_none_or(Value::is_null) {
+        Field::Present(fs_group_set) => {
+            if !fs_group_set {
                 ops.push(Op::add(
                     &[
                         Tok::Key("spec"),
@@ -462,19 +460,9 @@ fn fs_group_op(
                 ));
             }
         }
-        Some(_) => return Err(invalid("/spec/securityContext", "an object")),
+        Field::Wrong => return Err(invalid("/spec/securityContext", "an object")),
     }
     Ok(())
-}
-
-/// Windows when `nodeSelector` asks for it (§3.10).
-fn is_windows(spec: &Map<String, Value>) -> bool {
-    let Some(selector) = spec.get("nodeSelector").and_then(Value::as_object) else {
-        return false;
-    };
-    ["kubernetes.io/os", "beta.kubernetes.io/os"]
-        .iter()
-        .any(|k| selector.get(*k).and_then(Value::as_str) == Some("windows"))
 }
 
 struct ContainerContext<'a> {
@@ -492,29 +480,31 @@ impl<'a> ContainerContext<'a> {
         &self,
         field: &'static str,
         index: usize,
-        container: &Map<String, Value>,
+        container: &Container<'_>,
         warnings: &mut Vec<String>,
         ops: &mut Vec<Op<'a>>,
     ) -> Result<(), MutateError> {
         let plan: &'a Plan<'a> = self.plan;
         let config: &'a Config = self.config;
-        let name = container
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let name = container.name.as_deref().unwrap_or_default();
         if self.skip.iter().any(|s| s == name) {
             return Ok(());
         }
         let base = [Tok::Key("spec"), Tok::Key(field), Tok::Index(index)];
-        let env = list(container, field, index, "env")?;
-        let mounts = list(container, field, index, "volumeMounts")?;
+        let path = |key| format!("/spec/{field}/{index}/{key}");
+        let env = required(&container.env, || path("env"), "an array")?;
+        let mounts = required(
+            &container.volume_mounts,
+            || path("volumeMounts"),
+            "an array",
+        )?;
 
         // irsa improvement (upstream #159): another volume already mounted at the token path
         // would make the pod invalid ("must be unique"); leave this container alone.
         let token_dir = &self.token_dir;
-        if let Some(other) = mounts.unwrap_or_default().iter().find_map(|m| {
-            let mount_name = m.get("name").and_then(Value::as_str).unwrap_or_default();
-            let path = m.get("mountPath").and_then(Value::as_str)?;
+        if let Some(other) = mounts.into_iter().flatten().find_map(|m| {
+            let mount_name = m.name.as_deref().unwrap_or_default();
+            let path = m.mount_path.as_deref()?;
             (mount_name != plan.volume_name && clean_path(path) == *token_dir).then_some(mount_name)
         }) {
             warnings.push(format!(
@@ -526,11 +516,7 @@ impl<'a> ContainerContext<'a> {
         }
 
         // Containers define a handful of env vars: a scan beats hashing them into a set.
-        let env_names = || {
-            env.unwrap_or_default()
-                .iter()
-                .filter_map(|e| e.get("name").and_then(Value::as_str))
-        };
+        let env_names = || env.into_iter().flatten().map(|name| name.as_ref());
         let any = |keys: &[&str]| env_names().any(|name| keys.contains(&name));
         let credentials_defined = match plan.mode {
             Mode::ContainerCredentials => any(&[
@@ -575,28 +561,14 @@ impl<'a> ContainerContext<'a> {
         append(ops, &base, "env", env.is_some(), new_env);
 
         let has_mount = mounts
-            .unwrap_or_default()
-            .iter()
-            .any(|m| m.get("name").and_then(Value::as_str) == Some(plan.volume_name));
+            .into_iter()
+            .flatten()
+            .any(|m| m.name.as_deref() == Some(plan.volume_name));
         if !has_mount {
             let mount = Item::Mount(plan.volume_name, plan.mount_path);
             append(ops, &base, "volumeMounts", mounts.is_some(), vec![mount]);
         }
         Ok(())
-    }
-}
-
-/// A container list field (`env`, `volumeMounts`): `None` when absent or null.
-fn list<'v>(
-    container: &'v Map<String, Value>,
-    field: &str,
-    index: usize,
-    key: &str,
-) -> Result<Option<&'v [Value]>, MutateError> {
-    match container.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => Ok(Some(items)),
-        Some(_) => Err(invalid(&format!("/spec/{field}/{index}/{key}"), "an array")),
     }
 }
 

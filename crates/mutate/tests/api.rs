@@ -44,6 +44,91 @@ fn malformed_pods_are_typed_errors_not_panics() {
 }
 
 #[test]
+fn every_field_of_the_wrong_type_is_reported_where_it_is_read() {
+    let cases = [
+        (json!({"metadata": 1, "spec": {}}), "/metadata", "an object"),
+        (
+            json!({"metadata": {"annotations": []}, "spec": {}}),
+            "/metadata/annotations",
+            "an object",
+        ),
+        (
+            json!({"spec": {"volumes": {}}}),
+            "/spec/volumes",
+            "an array",
+        ),
+        (
+            json!({"spec": {"initContainers": [{"name": "i"}, "x"]}}),
+            "/spec/initContainers/1",
+            "an object",
+        ),
+        (
+            json!({"spec": {"containers": [{"volumeMounts": {}}]}}),
+            "/spec/containers/0/volumeMounts",
+            "an array",
+        ),
+    ];
+    for (pod, path, expected) in cases {
+        let err = run(&pod).unwrap_err();
+        assert_eq!(
+            err,
+            MutateError::InvalidField {
+                path: path.into(),
+                expected
+            },
+            "{pod}"
+        );
+    }
+    // securityContext is only read when an fsGroup is to be set; labels only in
+    // container-credentials mode; nothing past the annotations when the pod is not mutated.
+    let pod = json!({"metadata": {"labels": "x"}, "spec": {"securityContext": 1}});
+    assert!(run(&pod).is_ok());
+    let with_group = Config {
+        default_fs_group: Some(1000),
+        ..Config::default()
+    };
+    let sa = role();
+    let lookup = ServiceAccountLookup::cached(Some(&sa));
+    let err = mutate(
+        &pod,
+        "default",
+        &lookup,
+        &Associations::default(),
+        &with_group,
+        &mut |_| 0,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the Pod field /spec/securityContext must be an object"
+    );
+    let associations: Associations = [("default", "default")].into_iter().collect();
+    let err = mutate(
+        &pod,
+        "default",
+        &lookup,
+        &associations,
+        &Config::default(),
+        &mut |_| 0,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the Pod field /metadata/labels must be an object"
+    );
+    let unmutated = mutate(
+        &json!({"spec": {"volumes": 1, "containers": 2}}),
+        "default",
+        &ServiceAccountLookup::cached(None),
+        &Associations::default(),
+        &Config::default(),
+        &mut |_| 0,
+    )
+    .unwrap();
+    assert_eq!(unmutated.mode, Mode::None);
+}
+
+#[test]
 fn jitter_is_only_in_container_credentials_mode_and_within_bounds() {
     let pod = json!({"spec": {"containers": [{"name": "app"}]}});
     let associations: Associations = [("default", "default")].into_iter().collect();

@@ -8,7 +8,7 @@ mod common;
 
 use common::all_fixture_files;
 use irsa_mutate::{
-    Associations, ComposeRoleArn, Config, ConfigMapMappings, ServiceAccountInfo,
+    Associations, ComposeRoleArn, Config, ConfigMapMappings, PodView, ServiceAccountInfo,
     ServiceAccountLookup, mutate, mutate_json,
 };
 use serde_json::{Value, json};
@@ -79,15 +79,17 @@ fn assert_same(what: &str, pod: &Value) -> usize {
                         n / 3
                     });
                     let mut out = b"prefix ".to_vec();
-                    let json = mutate_json(
-                        pod,
-                        namespace,
-                        &lookup,
-                        associations,
-                        &config,
-                        &mut |n| n / 3,
-                        &mut out,
-                    );
+                    let json = PodView::of(pod).and_then(|view| {
+                        mutate_json(
+                            &view,
+                            namespace,
+                            &lookup,
+                            associations,
+                            &config,
+                            &mut |n| n / 3,
+                            &mut out,
+                        )
+                    });
                     match (values, json) {
                         (Ok(values), Ok(summary)) => {
                             let mut want = b"prefix ".to_vec();

@@ -45,7 +45,7 @@ fn main() {
     let associations = Associations::default();
     let mut bytes = 0usize;
     for _ in 0..n {
-        let Ok(request) = admission::decode_pruned(black_box(REVIEW.as_bytes())) else {
+        let Ok(request) = admission::decode(black_box(REVIEW.as_bytes())) else {
             panic!("the bench review does not decode");
         };
         if phase == "decode" {

@@ -7,10 +7,9 @@
 //! `status` when the pod is admitted unchanged), which kube's `AdmissionResponse` cannot express
 //! because it always serialises `status`.
 
+use irsa_mutate::PodView;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-use crate::pruned::PrunedPod;
 
 /// `apiVersion` of admission v1.
 pub const API_VERSION_V1: &str = "admission.k8s.io/v1";
@@ -22,74 +21,50 @@ pub const KIND: &str = "AdmissionReview";
 /// The part of an incoming AdmissionReview the webhook uses.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn<P> {
+struct ReviewIn {
     #[serde(default)]
     api_version: String,
     #[serde(default)]
     kind: String,
     #[serde(default = "Option::default")]
-    request: Option<RequestIn<P>>,
+    request: Option<RequestIn>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn<P> {
+struct RequestIn {
     #[serde(default)]
     uid: String,
     #[serde(default)]
     namespace: Option<String>,
     #[serde(default = "Option::default")]
-    object: Option<P>,
+    object: Option<Value>,
 }
 
-/// How `request.object` is decoded: whole ([`Value`]) or pruned ([`PrunedPod`]).
-trait PodJson {
-    fn into_value(self) -> Value;
-}
-
-impl PodJson for Value {
-    fn into_value(self) -> Value {
-        self
-    }
-}
-
-impl PodJson for PrunedPod {
-    fn into_value(self) -> Value {
-        self.0
-    }
-}
-
-/// A decoded admission request for a pod.
+/// A decoded admission request, with the pod fields the mutation reads ([`PodView`]),
+/// borrowed from the request body where they need no unescaping.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PodRequest {
+pub struct PodRequest<'a> {
     /// The envelope to echo in the reply.
     pub envelope: Envelope,
     /// `request.uid`, echoed in the reply.
     pub uid: String,
-    /// `request.namespace` (at CREATE time the pod itself may carry none).
+    /// `request.namespace`, or when that is unset or empty the pod's own `metadata.namespace`
+    /// (at CREATE time the pod itself may carry none).
     pub namespace: String,
-    /// `request.object`, the pod, kept as raw JSON.
-    pub pod: Value,
+    /// What the mutation reads of `request.object`.
+    pub pod: PodView<'a>,
 }
 
-impl PodRequest {
-    /// A request for `pod`; the namespace is `request.namespace`, or when that is unset or
-    /// empty, the pod's own `metadata.namespace`.
+impl<'a> PodRequest<'a> {
+    /// A request for `pod`, `namespace` being `request.namespace`.
     pub(crate) fn new(
         envelope: Envelope,
         uid: String,
         namespace: Option<String>,
-        pod: Value,
+        pod: PodView<'a>,
     ) -> Self {
-        let namespace = namespace
-            .filter(|n| !n.is_empty())
-            .or_else(|| {
-                pod.get("metadata")
-                    .and_then(|m| m.get("namespace"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
+        let namespace = request_namespace(namespace, pod.namespace());
         Self {
             envelope,
             uid,
@@ -100,8 +75,61 @@ impl PodRequest {
 
     /// The pod's `spec.serviceAccountName`, `default` when unset (as the API server defaults it).
     pub fn service_account_name(&self) -> &str {
+        self.pod.service_account_name()
+    }
+}
+
+/// A decoded admission request keeping the whole pod ([`decode_whole`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WholeRequest {
+    /// The envelope to echo in the reply.
+    pub envelope: Envelope,
+    /// `request.uid`, echoed in the reply.
+    pub uid: String,
+    /// As [`PodRequest::namespace`].
+    pub namespace: String,
+    /// `request.object`, the pod (a JSON object).
+    pub pod: Value,
+}
+
+impl WholeRequest {
+    /// The request as the mutation reads it.
+    pub fn view(&self) -> PodRequest<'_> {
+        PodRequest {
+            envelope: self.envelope.clone(),
+            uid: self.uid.clone(),
+            namespace: self.namespace.clone(),
+            pod: pod_view(&self.pod),
+        }
+    }
+
+    /// As [`WholeRequest::view`], owning everything.
+    pub fn into_view(self) -> PodRequest<'static> {
+        PodRequest {
+            pod: pod_view(&self.pod).into_owned(),
+            envelope: self.envelope,
+            uid: self.uid,
+            namespace: self.namespace,
+        }
+    }
+
+    /// The pod's `spec.serviceAccountName`, `default` when unset.
+    pub fn service_account_name(&self) -> &str {
         irsa_mutate::service_account_name(&self.pod)
     }
+}
+
+/// The view of a pod [`decode_whole`] accepted (always an object).
+fn pod_view(pod: &Value) -> PodView<'_> {
+    PodView::of(pod).unwrap_or_default()
+}
+
+/// The namespace of a request: `request.namespace`, else the pod's.
+fn request_namespace(namespace: Option<String>, pod_namespace: Option<&str>) -> String {
+    namespace
+        .filter(|n| !n.is_empty())
+        .or_else(|| pod_namespace.map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// The `apiVersion`/`kind` pair echoed from request to response.
@@ -146,43 +174,34 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// Decodes an AdmissionReview body holding a pod, keeping the whole pod.
+/// Decodes an AdmissionReview body holding a pod, reading only the pod fields the mutation
+/// needs: what the server uses.
+///
+/// A hand-written scanner ([`crate::scan`]) decodes the usual bodies straight into the
+/// [`PodView`]; whatever it is not sure of (bad bodies, rare forms) goes through serde
+/// ([`decode_whole`]), which also writes every error message. So the same bodies are accepted
+/// and rejected, with the same messages, as by [`decode_whole`], and the view is that of the
+/// whole pod.
 ///
 /// Errors mirror upstream: an empty body or a review without `request` is `bad content`;
 /// undecodable JSON gives the decoder's message; an object that is not a JSON object (not a pod)
 /// says so.
-pub fn decode(body: &[u8]) -> Result<PodRequest, Rejection> {
-    decode_as::<Value>(body)
+pub fn decode(body: &[u8]) -> Result<PodRequest<'_>, Rejection> {
+    match decode_fast(body) {
+        Some(request) => Ok(request),
+        None => decode_whole(body).map(WholeRequest::into_view),
+    }
 }
 
-/// Like [`decode`], but [`PodRequest::pod`] keeps only the fields the mutation reads
-/// ([`crate::pruned`]): what the server uses, as it needs nothing else of the pod. The same
-/// bodies are accepted and rejected (with the same messages) as by [`decode`], and the
-/// mutation of the pruned pod is that of the whole pod. Never serialise the pruned pod.
-///
-/// A hand-written scanner ([`crate::pruned`]'s fast path) decodes the usual bodies; whatever
-/// it is not sure of (bad bodies, rare forms) goes through serde ([`decode_pruned_serde`]),
-/// which also writes every error message.
-pub fn decode_pruned(body: &[u8]) -> Result<PodRequest, Rejection> {
-    decode_pruned_fast(body).map_or_else(|| decode_pruned_serde(body), Ok)
+/// [`decode`]'s fast path alone: the request, or `None` when the scanner leaves the body to
+/// serde. For tests and benchmarks.
+pub fn decode_fast(body: &[u8]) -> Option<PodRequest<'_>> {
+    crate::scan::review(body)
 }
 
-/// [`decode_pruned`]'s fast path alone: the request, or `None` when the scanner leaves the
-/// body to serde. For tests and benchmarks.
-pub fn decode_pruned_fast(body: &[u8]) -> Option<PodRequest> {
-    crate::pruned::scan::review(body)
-}
-
-/// [`decode_pruned`] without its fast path: serde only. The reference the fast path is
-/// tested against.
-pub fn decode_pruned_serde(body: &[u8]) -> Result<PodRequest, Rejection> {
-    decode_as::<PrunedPod>(body)
-}
-
-fn decode_as<P>(body: &[u8]) -> Result<PodRequest, Rejection>
-where
-    P: PodJson + for<'de> Deserialize<'de>,
-{
+/// Decodes an AdmissionReview body holding a pod with serde, keeping the whole pod. The
+/// reference [`decode`] is tested against, and its fallback.
+pub fn decode_whole(body: &[u8]) -> Result<WholeRequest, Rejection> {
     let bad = |envelope: Envelope, uid: String, message: String| Rejection {
         envelope,
         uid,
@@ -195,7 +214,7 @@ where
             "bad content".into(),
         ));
     }
-    let review: ReviewIn<P> = serde_json::from_slice(body).map_err(|e| {
+    let review: ReviewIn = serde_json::from_slice(body).map_err(|e| {
         bad(
             Envelope::default(),
             String::new(),
@@ -206,7 +225,7 @@ where
     let Some(request) = review.request else {
         return Err(bad(envelope, String::new(), "bad content".into()));
     };
-    let pod = match request.object.map(P::into_value) {
+    let pod = match request.object {
         Some(pod @ Value::Object(_)) => pod,
         Some(other) => {
             return Err(bad(
@@ -226,12 +245,16 @@ where
             ));
         }
     };
-    Ok(PodRequest::new(
+    let pod_namespace = pod
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    Ok(WholeRequest {
+        namespace: request_namespace(request.namespace, pod_namespace),
         envelope,
-        request.uid,
-        request.namespace,
+        uid: request.uid,
         pod,
-    ))
+    })
 }
 
 fn json_type(v: &Value) -> &'static str {

@@ -4,8 +4,8 @@
 //! Layout: [`admission`] (wire format), [`cache`] (ServiceAccount store and miss path),
 //! [`kube_sync`] (kube-rs watchers feeding the cache, ConfigMap mappings), [`associations`]
 //! (the container-credentials file), [`tls`] and [`files`] (hot-reloaded files),
-//! [`metrics`], [`mutation`] (glue to `irsa-mutate`), [`pruned`] (the decode of only the pod fields
-//! the mutation reads), [`server`] (HTTP wiring and graceful
+//! [`metrics`], [`mutation`] (glue to `irsa-mutate`), `scan` (the fast decode of only the pod
+//! fields the mutation reads), [`server`] (HTTP wiring and graceful
 //! shutdown), [`runner`] (the whole process, as `irsa webhook serve` runs it) and [`testing`]
 //! (a fake Kubernetes API, a test CA and a tiny HTTPS client for tests and benchmarks).
 
@@ -17,8 +17,8 @@ pub mod kube_sync;
 pub mod manifests;
 pub mod metrics;
 pub mod mutation;
-pub mod pruned;
 pub mod runner;
+pub(crate) mod scan;
 pub mod server;
 pub mod testing;
 pub mod tls;

@@ -9,22 +9,11 @@ use crate::admission::PodRequest;
 use crate::cache::Found;
 use crate::metrics::PodMethod;
 
-/// What the mutation decided for one pod.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// The JSON Patch, `None` when the pod is not mutated. Like upstream, a patch (possibly
-    /// empty, e.g. on reinvocation) is returned whenever a mode applies.
-    pub patch: Option<json_patch::Patch>,
-    /// Warnings returned to the client (`response.warnings`).
-    pub warnings: Vec<String>,
-    /// The mode, for `pod_identity_webhook_pod_count`.
-    pub method: Option<PodMethod>,
-}
-
 /// What the mutation decided for one pod, with the patch as JSON text ([`admit_json`]).
 #[derive(Debug, Default)]
 pub struct JsonOutcome {
-    /// The JSON Patch as JSON text, `None` when the pod is not mutated (as [`Outcome::patch`]).
+    /// The JSON Patch as JSON text, `None` when the pod is not mutated. Like upstream, a patch
+    /// (possibly empty, e.g. on reinvocation) is returned whenever a mode applies.
     pub patch: Option<Vec<u8>>,
     /// Warnings returned to the client (`response.warnings`).
     pub warnings: Vec<String>,
@@ -33,7 +22,7 @@ pub struct JsonOutcome {
 }
 
 fn lookup<'a>(
-    request: &PodRequest,
+    request: &PodRequest<'_>,
     found: &'a Found,
     mappings: &'a ConfigMapMappings,
 ) -> ServiceAccountLookup<'a> {
@@ -41,7 +30,7 @@ fn lookup<'a>(
     let mapping = if mappings.is_empty() {
         None
     } else {
-        let name = irsa_mutate::service_account_name(&request.pod);
+        let name = request.service_account_name();
         mappings.get(&request.namespace, name)
     };
     ServiceAccountLookup::cached(found.service_account()).with_config_map(mapping)
@@ -55,11 +44,12 @@ fn method(mode: Mode) -> Option<PodMethod> {
     }
 }
 
-/// Like [`admit`], with the patch written as JSON text by [`irsa_mutate::mutate_json`] (no
-/// JSON values built): what the server uses.
+/// Runs the mutation for `request`, with the patch written as JSON text by
+/// [`irsa_mutate::mutate_json`] (no JSON values built). `Err` is a message for an
+/// `allowed: false` reply (the object is not a usable Pod).
 pub fn admit_json(
     config: &Config,
-    request: &PodRequest,
+    request: &PodRequest<'_>,
     found: &Found,
     mappings: &ConfigMapMappings,
     associations: &Associations,
@@ -79,33 +69,6 @@ pub fn admit_json(
     Ok(JsonOutcome {
         patch: method.map(|_| patch),
         warnings: summary.warnings,
-        method,
-    })
-}
-
-/// Runs the mutation for `request`. `Err` is a message for an `allowed: false` reply (the
-/// object is not a usable Pod).
-pub fn admit(
-    config: &Config,
-    request: &PodRequest,
-    found: &Found,
-    mappings: &ConfigMapMappings,
-    associations: &Associations,
-) -> Result<Outcome, String> {
-    let lookup = lookup(request, found, mappings);
-    let mutation = irsa_mutate::mutate(
-        &request.pod,
-        &request.namespace,
-        &lookup,
-        associations,
-        config,
-        &mut random_below,
-    )
-    .map_err(|e| e.to_string())?;
-    let method = method(mutation.mode);
-    Ok(Outcome {
-        patch: method.map(|_| mutation.patch),
-        warnings: mutation.warnings,
         method,
     })
 }

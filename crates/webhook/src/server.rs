@@ -388,14 +388,14 @@ async fn handle_mutate(app: &App, request: Request<Incoming>) -> Response<Full<B
             return text(StatusCode::BAD_REQUEST, "cannot read request body\n");
         }
     };
-    let request = match admission::decode_pruned(&bytes) {
+    let request = match admission::decode(&bytes) {
         Ok(r) => r,
         Err(rejection) => {
             tracing::info!(message = %rejection.message, "rejecting malformed AdmissionReview");
             return json_response(admission::reject(&rejection));
         }
     };
-    let sa_name = irsa_mutate::service_account_name(&request.pod);
+    let sa_name = request.service_account_name();
     let associations = app
         .associations
         .as_ref()

@@ -1,7 +1,7 @@
-//! Any bytes posted to /mutate, through the server's own path: the pruned decode, the mutation
-//! written as JSON text, the reply written in one pass. None of it may panic, the reply must
-//! always be a JSON AdmissionReview, and the pruned decode must accept and reject exactly what
-//! the whole-pod decode does (same rejection message, same uid, namespace and envelope).
+//! Any bytes posted to /mutate, through the server's own path: the decode into the pod view,
+//! the mutation written as JSON text, the reply written in one pass. None of it may panic, the
+//! reply must always be a JSON AdmissionReview, and the decode must accept and reject exactly
+//! what the whole-pod decode does (same rejection message; same request, view included).
 #![no_main]
 
 use irsa_webhook::admission;
@@ -9,15 +9,9 @@ use irsa_webhook::cache::Found;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let pruned = admission::decode_pruned(data);
-    match (&pruned, admission::decode(data)) {
-        (Ok(p), Ok(full)) => {
-            assert_eq!(
-                (&p.envelope, &p.uid, &p.namespace),
-                (&full.envelope, &full.uid, &full.namespace)
-            );
-            assert_eq!(p.service_account_name(), full.service_account_name());
-        }
+    let pruned = admission::decode(data);
+    match (&pruned, admission::decode_whole(data)) {
+        (Ok(p), Ok(full)) => assert_eq!(p, &full.view()),
         (Err(p), Err(full)) => assert_eq!(p, &full),
         (p, full) => panic!("pruned {p:?} but whole-pod {full:?}"),
     }

@@ -1,19 +1,34 @@
-//! The fast path of [`crate::admission::decode_pruned`]: one hand-written pass over the body
-//! that validates it and builds the pruned pod, without serde's per-token dispatch.
+//! The fast path of [`crate::admission::decode`]: one hand-written pass over the body that
+//! validates it and fills the [`PodView`] the mutation reads, borrowing its strings from the
+//! body, without serde's per-token dispatch and without building the pod as JSON values.
 //!
 //! It only ever answers when it is sure: for a well-formed AdmissionReview it fully understands
-//! it returns the request, which is exactly what the serde path would return; for anything else
-//! (bad JSON, a rejected review, and a few legal but rare forms: escaped object keys, escaped
-//! envelope strings, number exponents, lone surrogate escapes, very deep nesting, a repeated
-//! envelope field, serde_json's raw-value marker key, a review sent as a JSON array) it returns
-//! `None` and the serde path gives the answer, error message included. So it cannot change what
-//! the server answers; `tests/fast_decode.rs` checks this on every fixture and on thousands of
-//! corrupted bodies.
+//! it returns the request, which is exactly what serde's whole decode
+//! ([`crate::admission::decode_whole`]) gives; for anything else it returns `None` and the
+//! serde path gives the answer, error message included. "Anything else" is bad JSON, a
+//! rejected review, and legal but rare forms: escaped object keys, escaped envelope strings,
+//! number exponents, lone surrogate escapes, very deep nesting, a repeated envelope field,
+//! serde_json's raw-value marker key, a review sent as a JSON array, and any pod field the
+//! mutation reads holding a JSON type the API server never sends there (a number as a
+//! container name, a string as the env list, ...). So it cannot change what the server
+//! answers; `tests/fast_decode.rs` checks this on every fixture and on thousands of corrupted
+//! bodies.
+//!
+//! Pod fields are read as `serde_json::Map` reads them: a repeated key's last value wins.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-use super::{POD, RAW_VALUE_TOKEN, Shape};
+use irsa_mutate::POD_IDENTITY_LABEL;
+use irsa_mutate::view::{
+    Annotations, Container, Field, Metadata, Mount, PodView, Spec, insert_annotation,
+    keeps_annotation,
+};
+
 use crate::admission::{Envelope, PodRequest};
+
+/// serde_json's `Value` reads an object whose *first* key is this private marker as the JSON
+/// text held in that key's string value; such bodies are left to serde.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// Deepest nesting handled here; serde_json's limit is 128, deeper bodies go to the serde path
 /// so that it can refuse them.
@@ -23,8 +38,8 @@ const MAX_DEPTH: usize = 100;
 /// (serde_json refuses only numbers out of `f64` range).
 const MAX_NUMBER: usize = 300;
 
-/// Decodes `body` as [`crate::admission::decode_pruned`] would, or `None` when not sure.
-pub(crate) fn review(body: &[u8]) -> Option<PodRequest> {
+/// Decodes `body` as [`crate::admission::decode`] would, or `None` when not sure.
+pub(crate) fn review(body: &[u8]) -> Option<PodRequest<'_>> {
     let mut scan = Scan { b: body, i: 0 };
     let (mut api_version, mut kind, mut request) = (None, None, None);
     scan.object(0, |scan, key| match key {
@@ -58,8 +73,12 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     }
 }
 
-/// `request`: uid, namespace, the pruned pod.
-type Request<'a> = (Option<&'a [u8]>, Option<Option<&'a [u8]>>, Option<Value>);
+/// `request`: uid, namespace, the pod.
+type Request<'a> = (
+    Option<&'a [u8]>,
+    Option<Option<&'a [u8]>>,
+    Option<PodView<'a>>,
+);
 
 /// A JSON string as it appears in the body.
 struct Str<'a> {
@@ -233,7 +252,7 @@ impl<'a> Scan<'a> {
     /// A container (`{`..`}` or `[`..`]`) at nesting `depth`: `each` reads one member or item.
     // Inlined into each caller, as its loop was written out in each before.
     #[inline(always)]
-    fn container(
+    fn delimited(
         &mut self,
         depth: usize,
         [open, close]: [u8; 2],
@@ -267,7 +286,7 @@ impl<'a> Scan<'a> {
         depth: usize,
         mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
     ) -> Option<()> {
-        self.container(depth, *b"{}", |scan| {
+        self.delimited(depth, *b"{}", |scan| {
             let key = scan.plain_string()?;
             if key == RAW_VALUE_TOKEN.as_bytes() {
                 return None;
@@ -279,7 +298,7 @@ impl<'a> Scan<'a> {
 
     /// An array at nesting `depth`: `item` reads each item.
     fn array(&mut self, depth: usize, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.container(depth, *b"[]", item)
+        self.delimited(depth, *b"[]", item)
     }
 
     /// `request`: an object whose `object` is an object (anything else is a rejection, left
@@ -301,54 +320,216 @@ impl<'a> Scan<'a> {
                 if scan.peek()? != b'{' {
                     return None;
                 }
-                once(&mut pod, scan.pruned(&POD, 2)?)
+                once(&mut pod, scan.pod(2)?)
             }
             _ => scan.skip(2),
         })?;
         Some((uid, namespace, pod))
     }
 
-    /// A value of `shape` at nesting `depth`, pruned as [`super::Pruned`] prunes it.
-    fn pruned(&mut self, shape: &'static Shape, depth: usize) -> Option<Value> {
+    /// A string, unescaped (borrowed from the body when it has no escapes).
+    fn text(&mut self) -> Option<Cow<'a, str>> {
         self.ws();
         let start = self.i;
-        match (shape, self.peek()?) {
-            (Shape::Object(_) | Shape::Annotations, b'{') => {
-                // Room for every key the shape keeps, so the map never grows.
-                let mut out = Map::with_capacity(shape.keys());
-                self.object(depth, |scan, key| match shape.child(key) {
-                    Some(child) => {
-                        let value = scan.pruned(child, depth + 1)?;
-                        out.insert(owned(key)?, value);
-                        Some(())
-                    }
-                    None => scan.skip(depth + 1),
-                })?;
-                Some(Value::Object(out))
-            }
-            (Shape::Array(item), b'[') => {
-                let mut items = Vec::new();
-                self.array(depth, |scan| {
-                    items.push(scan.pruned(item, depth + 1)?);
-                    Some(())
-                })?;
-                Some(Value::Array(items))
-            }
-            (Shape::Full, b'"') => {
-                let s = self.string()?;
-                if s.escaped {
-                    serde_json::from_slice(&self.b[start..self.i]).ok()
-                } else {
-                    owned(s.raw).map(Value::String)
-                }
-            }
-            // Kept whole (a `Full` value, or not the JSON type the shape expects): checked
-            // here, built by serde_json as the serde path builds it.
-            _ => {
-                self.skip(depth)?;
-                serde_json::from_slice(&self.b[start..self.i]).ok()
-            }
+        let s = self.string()?;
+        if s.escaped {
+            serde_json::from_slice(&self.b[start..self.i])
+                .ok()
+                .map(Cow::Owned)
+        } else {
+            std::str::from_utf8(s.raw).ok().map(Cow::Borrowed)
         }
+    }
+
+    /// A string or `null` (the view's "when a string" fields; other types are left to serde).
+    fn opt_text(&mut self) -> Option<Option<Cow<'a, str>>> {
+        Some(match self.field(Self::text)? {
+            Field::Present(text) => Some(text),
+            _ => None,
+        })
+    }
+
+    /// A field that may be `null` ([`Field::Absent`]), else what `read` reads.
+    fn field<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Field<T>> {
+        self.ws();
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            return Some(Field::Absent);
+        }
+        read(self).map(Field::Present)
+    }
+
+    /// The members of an object at nesting `depth`: `member` reads the value of the keys it
+    /// knows and returns `None` for the others, which are skipped.
+    fn members(
+        &mut self,
+        depth: usize,
+        mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<Option<()>>,
+    ) -> Option<()> {
+        self.object(depth, |scan, key| match member(scan, key) {
+            Some(read) => read,
+            None => scan.skip(depth + 1),
+        })
+    }
+
+    /// The pod (`request.object`).
+    fn pod(&mut self, depth: usize) -> Option<PodView<'a>> {
+        let mut pod = PodView::default();
+        let d = depth + 1;
+        self.members(depth, |scan, key| {
+            Some(match key {
+                b"metadata" => scan.field(|s| s.metadata(d)).map(|m| pod.metadata = m),
+                b"spec" => scan.field(|s| s.spec(d)).map(|s| {
+                    pod.spec = match s {
+                        Field::Present(spec) => Some(spec),
+                        _ => None,
+                    }
+                }),
+                _ => return None,
+            })
+        })?;
+        Some(pod)
+    }
+
+    fn metadata(&mut self, depth: usize) -> Option<Metadata<'a>> {
+        let mut m = Metadata::default();
+        let d = depth + 1;
+        self.members(depth, |scan, key| {
+            Some(match key {
+                b"namespace" => scan.opt_text().map(|n| m.namespace = n),
+                b"annotations" => scan.field(|s| s.annotations(d)).map(|a| m.annotations = a),
+                b"labels" => scan.field(|s| s.labels(d)).map(|l| m.labels = l),
+                _ => return None,
+            })
+        })?;
+        Some(m)
+    }
+
+    /// The annotations the mutation may read (string values only).
+    fn annotations(&mut self, depth: usize) -> Option<Annotations<'a>> {
+        let mut list = Vec::new();
+        self.members(depth, |scan, key| {
+            let key = std::str::from_utf8(key)
+                .ok()
+                .filter(|k| keeps_annotation(k))?;
+            Some(scan.text().map(|value| {
+                insert_annotation(&mut list, Cow::Borrowed(key), Some(value));
+            }))
+        })?;
+        Some(list)
+    }
+
+    /// Whether the labels hold the pod-identity label `= "enabled"` (string values only).
+    fn labels(&mut self, depth: usize) -> Option<bool> {
+        let mut enabled = false;
+        self.members(depth, |scan, key| {
+            (key == POD_IDENTITY_LABEL.as_bytes())
+                .then(|| scan.text().map(|v| enabled = v == "enabled"))
+        })?;
+        Some(enabled)
+    }
+
+    fn spec(&mut self, depth: usize) -> Option<Spec<'a>> {
+        let mut spec = Spec::default();
+        let d = depth + 1;
+        self.members(depth, |scan, key| {
+            Some(match key {
+                b"serviceAccountName" => scan.opt_text().map(|n| spec.service_account_name = n),
+                b"volumes" => scan.field(|s| s.names(d)).map(|v| spec.volumes = v),
+                b"securityContext" => scan
+                    .field(|s| s.fs_group_set(d))
+                    .map(|sc| spec.security_context = sc),
+                b"nodeSelector" => scan
+                    .field(|s| s.windows(d))
+                    .map(|w| spec.windows = w == Field::Present(true)),
+                b"containers" => scan.field(|s| s.containers(d)).map(|c| spec.containers = c),
+                b"initContainers" => scan
+                    .field(|s| s.containers(d))
+                    .map(|c| spec.init_containers = c),
+                _ => return None,
+            })
+        })?;
+        Some(spec)
+    }
+
+    /// Whether a securityContext sets `fsGroup` (present, not `null`).
+    fn fs_group_set(&mut self, depth: usize) -> Option<bool> {
+        let mut set = false;
+        self.members(depth, |scan, key| {
+            (key == b"fsGroup").then(|| {
+                scan.field(|s| s.skip(depth + 1))
+                    .map(|f| set = f == Field::Present(()))
+            })
+        })?;
+        Some(set)
+    }
+
+    /// Whether a nodeSelector asks for Windows nodes.
+    fn windows(&mut self, depth: usize) -> Option<bool> {
+        let (mut os, mut beta) = (false, false);
+        let is_windows = |v: Option<Cow<'_, str>>| v.is_some_and(|v| v == "windows");
+        self.members(depth, |scan, key| {
+            Some(match key {
+                b"kubernetes.io/os" => scan.opt_text().map(|v| os = is_windows(v)),
+                b"beta.kubernetes.io/os" => scan.opt_text().map(|v| beta = is_windows(v)),
+                _ => return None,
+            })
+        })?;
+        Some(os || beta)
+    }
+
+    /// The string names of an array of objects (volumes, env).
+    fn names(&mut self, depth: usize) -> Option<Vec<Cow<'a, str>>> {
+        let mut names = Vec::new();
+        self.array(depth, |scan| {
+            let mut name = None;
+            scan.members(depth + 1, |scan, key| {
+                (key == b"name").then(|| scan.opt_text().map(|n| name = n))
+            })?;
+            names.extend(name);
+            Some(())
+        })?;
+        Some(names)
+    }
+
+    fn containers(&mut self, depth: usize) -> Option<Vec<Option<Container<'a>>>> {
+        let mut list = Vec::new();
+        self.array(depth, |scan| {
+            list.push(Some(scan.container(depth + 1)?));
+            Some(())
+        })?;
+        Some(list)
+    }
+
+    fn container(&mut self, depth: usize) -> Option<Container<'a>> {
+        let mut c = Container::default();
+        let d = depth + 1;
+        self.members(depth, |scan, key| {
+            Some(match key {
+                b"name" => scan.opt_text().map(|n| c.name = n),
+                b"env" => scan.field(|s| s.names(d)).map(|e| c.env = e),
+                b"volumeMounts" => scan.field(|s| s.mounts(d)).map(|m| c.volume_mounts = m),
+                _ => return None,
+            })
+        })?;
+        Some(c)
+    }
+
+    fn mounts(&mut self, depth: usize) -> Option<Vec<Mount<'a>>> {
+        let mut list = Vec::new();
+        self.array(depth, |scan| {
+            let mut m = Mount::default();
+            scan.members(depth + 1, |scan, key| {
+                Some(match key {
+                    b"name" => scan.opt_text().map(|n| m.name = n),
+                    b"mountPath" => scan.opt_text().map(|p| m.mount_path = p),
+                    _ => return None,
+                })
+            })?;
+            list.push(m);
+            Some(())
+        })?;
+        Some(list)
     }
 }
 
@@ -359,9 +540,8 @@ mod tests {
 
     fn same(body: &str) {
         let fast = review(body.as_bytes()).unwrap_or_else(|| panic!("not decoded: {body}"));
-        let slow = admission::decode_pruned_serde(body.as_bytes()).unwrap();
-        assert_eq!(fast, slow, "{body}");
-        assert_eq!(fast.pod.to_string(), slow.pod.to_string(), "{body}");
+        let slow = admission::decode_whole(body.as_bytes()).unwrap();
+        assert_eq!(fast, slow.view(), "{body}");
     }
 
     fn undecided(body: &str) {
@@ -377,8 +557,19 @@ mod tests {
             "annotations":{"a/token-expiration":"3600","other":"x\"y\u00e9"},"labels":null},
             "spec":{"serviceAccountName":"s\u0041","containers":[{"name":"c","env":[
             {"name":"A","value":"1"}],"image":"i","ports":[{"containerPort":80}]}],
-            "securityContext":{"fsGroup":-1.5},"volumes":"odd","nodeSelector":[1,2]},
+            "securityContext":{"fsGroup":-1.5},"volumes":[{"name":"v"},{"name":null},{}],
+            "nodeSelector":{"kubernetes.io/os":"linux","beta.kubernetes.io/os":"windows"}},
             "status":{"n":[true,false,null,0,-0,12.25,"é"]}}}} "#,
+        );
+        // Repeated keys: the last value wins, as in serde_json's map.
+        same(
+            r#"{"request":{"object":{"metadata":{"annotations":{"a/fs-group":"1","b/fs-group":"2",
+            "a/fs-group":"3"},"labels":{"eks.amazonaws.com/pod-identity":"enabled",
+            "eks.amazonaws.com/pod-identity":"no"}},"spec":{"nodeSelector":{"kubernetes.io/os":
+            "windows","kubernetes.io/os":"linux"},"securityContext":{"fsGroup":1,"fsGroup":null},
+            "containers":[{"name":"a","name":"b","env":[{"name":"X","name":null}],"env":null}]},
+            "spec":{"containers":[{"name":"c","volumeMounts":[{"mountPath":"/a","name":"m",
+            "mountPath":null}]}]}}}}"#,
         );
     }
 
@@ -401,6 +592,14 @@ mod tests {
             r#"{"request":{"object":{"a":"\x"}}}"#,
             r#"{"request":{"object":{"\u0061":1}}}"#,
             r#"{"request":{"object":{"a":{"$serde_json::private::RawValue":"1"}}}}"#,
+            // Types the API server never sends where the mutation reads.
+            r#"{"request":{"object":{"spec":{"volumes":"odd"}}}}"#,
+            r#"{"request":{"object":{"spec":{"nodeSelector":[1,2]}}}}"#,
+            r#"{"request":{"object":{"spec":{"containers":[{"name":1}]}}}}"#,
+            r#"{"request":{"object":{"spec":{"containers":["c"]}}}}"#,
+            r#"{"request":{"object":{"metadata":{"annotations":{"a/fs-group":1}}}}}"#,
+            r#"{"request":{"object":{"metadata":{"labels":{"eks.amazonaws.com/pod-identity":true}}}}}"#,
+            r#"{"request":{"object":{"metadata":"m"}}}"#,
         ] {
             undecided(body);
         }
