@@ -273,7 +273,14 @@ fn run(
         ));
     }
 
-    let mut ops = Vec::new();
+    // At most: label, volume, fsGroup, and env + volumeMounts per container (the env vars of
+    // a container whose list exists are one op each, the only case that may still grow it).
+    let containers = [&spec.containers, &spec.init_containers]
+        .iter()
+        .filter_map(|c| c.present())
+        .map(Vec::len)
+        .sum::<usize>();
+    let mut ops = Vec::with_capacity(3 + 2 * containers);
 
     if plan.mode == Mode::ContainerCredentials {
         label_op(metadata, &mut ops)?;

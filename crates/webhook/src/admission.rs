@@ -7,6 +7,8 @@
 //! `status` when the pod is admitted unchanged), which kube's `AdmissionResponse` cannot express
 //! because it always serialises `status`.
 
+use std::borrow::Cow;
+
 use irsa_mutate::PodView;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,10 +50,10 @@ pub struct PodRequest<'a> {
     /// The envelope to echo in the reply.
     pub envelope: Envelope,
     /// `request.uid`, echoed in the reply.
-    pub uid: String,
+    pub uid: Cow<'a, str>,
     /// `request.namespace`, or when that is unset or empty the pod's own `metadata.namespace`
     /// (at CREATE time the pod itself may carry none).
-    pub namespace: String,
+    pub namespace: Cow<'a, str>,
     /// What the mutation reads of `request.object`.
     pub pod: PodView<'a>,
 }
@@ -60,11 +62,14 @@ impl<'a> PodRequest<'a> {
     /// A request for `pod`, `namespace` being `request.namespace`.
     pub(crate) fn new(
         envelope: Envelope,
-        uid: String,
-        namespace: Option<String>,
+        uid: Cow<'a, str>,
+        namespace: Option<Cow<'a, str>>,
         pod: PodView<'a>,
     ) -> Self {
-        let namespace = request_namespace(namespace, pod.namespace());
+        let namespace = namespace
+            .filter(|n| !n.is_empty())
+            .or_else(|| pod.metadata.present().and_then(|m| m.namespace.clone()))
+            .unwrap_or_default();
         Self {
             envelope,
             uid,
@@ -97,8 +102,8 @@ impl WholeRequest {
     pub fn view(&self) -> PodRequest<'_> {
         PodRequest {
             envelope: self.envelope.clone(),
-            uid: self.uid.clone(),
-            namespace: self.namespace.clone(),
+            uid: Cow::Borrowed(&self.uid),
+            namespace: Cow::Borrowed(&self.namespace),
             pod: pod_view(&self.pod),
         }
     }
@@ -108,8 +113,8 @@ impl WholeRequest {
         PodRequest {
             pod: pod_view(&self.pod).into_owned(),
             envelope: self.envelope,
-            uid: self.uid,
-            namespace: self.namespace,
+            uid: Cow::Owned(self.uid),
+            namespace: Cow::Owned(self.namespace),
         }
     }
 
@@ -136,19 +141,26 @@ fn request_namespace(namespace: Option<String>, pod_namespace: Option<&str>) -> 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// `apiVersion` of the request (v1 when the request did not say).
-    pub api_version: String,
+    pub api_version: Cow<'static, str>,
     /// `kind` of the request (`AdmissionReview` when the request did not say).
-    pub kind: String,
+    pub kind: Cow<'static, str>,
 }
 
 impl Envelope {
     /// The envelope to echo for a request's `apiVersion` and `kind`, each defaulted (v1,
-    /// `AdmissionReview`) when empty.
-    pub(crate) fn echo(api_version: String, kind: String) -> Self {
-        let or = |v: String, default: &str| if v.is_empty() { default.to_owned() } else { v };
+    /// `AdmissionReview`) when empty. The usual values are not copied.
+    pub(crate) fn echo(api_version: &str, kind: &str) -> Self {
+        let known = |v: &str, default: &'static str, other: &'static str| -> Cow<'static, str> {
+            match v {
+                "" => Cow::Borrowed(default),
+                v if v == default => Cow::Borrowed(default),
+                v if v == other => Cow::Borrowed(other),
+                v => Cow::Owned(v.to_owned()),
+            }
+        };
         Self {
-            api_version: or(api_version, API_VERSION_V1),
-            kind: or(kind, KIND),
+            api_version: known(api_version, API_VERSION_V1, API_VERSION_V1BETA1),
+            kind: known(kind, KIND, KIND),
         }
     }
 }
@@ -156,8 +168,8 @@ impl Envelope {
 impl Default for Envelope {
     fn default() -> Self {
         Self {
-            api_version: API_VERSION_V1.to_owned(),
-            kind: KIND.to_owned(),
+            api_version: Cow::Borrowed(API_VERSION_V1),
+            kind: Cow::Borrowed(KIND),
         }
     }
 }
@@ -221,7 +233,7 @@ pub fn decode_whole(body: &[u8]) -> Result<WholeRequest, Rejection> {
             format!("couldn't decode AdmissionReview: json parse error: {e}"),
         )
     })?;
-    let envelope = Envelope::echo(review.api_version, review.kind);
+    let envelope = Envelope::echo(&review.api_version, &review.kind);
     let Some(request) = review.request else {
         return Err(bad(envelope, String::new(), "bad content".into()));
     };

@@ -54,7 +54,8 @@ pub fn admit_json(
     mappings: &ConfigMapMappings,
     associations: &Associations,
 ) -> Result<JsonOutcome, String> {
-    let mut patch = Vec::with_capacity(1024);
+    // Room for the patch of a pod with a few containers, so it never grows.
+    let mut patch = Vec::with_capacity(4096);
     let summary = irsa_mutate::mutate_json(
         &request.pod,
         &request.namespace,

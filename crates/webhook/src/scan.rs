@@ -39,7 +39,7 @@ const MAX_DEPTH: usize = 100;
 const MAX_NUMBER: usize = 300;
 
 /// Decodes `body` as [`crate::admission::decode`] would, or `None` when not sure.
-pub(crate) fn review(body: &[u8]) -> Option<PodRequest<'_>> {
+pub(crate) fn review<'a>(body: &'a [u8]) -> Option<PodRequest<'a>> {
     let mut scan = Scan { b: body, i: 0 };
     let (mut api_version, mut kind, mut request) = (None, None, None);
     scan.object(0, |scan, key| match key {
@@ -53,13 +53,18 @@ pub(crate) fn review(body: &[u8]) -> Option<PodRequest<'_>> {
         return None;
     }
     let (uid, namespace, pod) = request?;
-    let text = |s: Option<&[u8]>| owned(s.unwrap_or_default());
+    let text = |s: Option<&'a [u8]>| std::str::from_utf8(s.unwrap_or_default()).ok();
     let envelope = Envelope::echo(text(api_version)?, text(kind)?);
     let namespace = match namespace.flatten() {
-        Some(n) => Some(owned(n)?),
+        Some(n) => Some(Cow::Borrowed(text(Some(n))?)),
         None => None,
     };
-    Some(PodRequest::new(envelope, text(uid)?, namespace, pod?))
+    Some(PodRequest::new(
+        envelope,
+        Cow::Borrowed(text(uid)?),
+        namespace,
+        pod?,
+    ))
 }
 
 /// Sets a field seen for the first time; a repeated one is serde's "duplicate field" error.
@@ -88,31 +93,16 @@ struct Str<'a> {
     escaped: bool,
 }
 
-/// `bytes` as a `String` (they were checked as UTF-8 already; this checks again, cheaply, as
-/// only the few strings that are kept go through it).
-fn owned(bytes: &[u8]) -> Option<String> {
-    String::from_utf8(bytes.to_vec()).ok()
-}
-
 /// The length of the leading run of `s` that needs no attention inside a string: no quote,
 /// backslash, control character or non-ASCII byte. Eight bytes at a time.
 fn plain_run(s: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // High bit of each byte of `v` that is zero (exact for the lowest such byte).
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let mut n = 0;
     for chunk in s.chunks_exact(8) {
         let Ok(word) = <[u8; 8]>::try_from(chunk) else {
             break;
         };
-        let x = u64::from_le_bytes(word);
-        let special = zero(x ^ (ONES * u64::from(b'"')))
-            | zero(x ^ (ONES * u64::from(b'\\')))
-            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
-            | (x & HIGH);
-        if special != 0 {
-            return n + (special.trailing_zeros() / 8) as usize;
+        if let Some(at) = first_special(word) {
+            return n + at;
         }
         n += 8;
     }
@@ -120,6 +110,22 @@ fn plain_run(s: &[u8]) -> usize {
         .iter()
         .position(|&c| !is_plain(c))
         .unwrap_or(s.len() - n)
+}
+
+/// The position of the first byte of `word` that needs attention inside a string (as
+/// [`is_plain`]), found for all eight bytes at once.
+#[inline(always)]
+fn first_special(word: [u8; 8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // High bit of each byte of `v` that is zero (exact for the lowest such byte).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let x = u64::from_le_bytes(word);
+    let special = zero(x ^ (ONES * u64::from(b'"')))
+        | zero(x ^ (ONES * u64::from(b'\\')))
+        | (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
+        | (x & HIGH);
+    (special != 0).then(|| (special.trailing_zeros() / 8) as usize)
 }
 
 /// Whether a byte inside a string needs no attention.
@@ -161,6 +167,18 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<Str<'a>> {
         self.eat(b'"')?;
         let start = self.i;
+        // Most strings are short and plain: the closing quote within the next eight bytes.
+        if let Some(word) = self.b.get(start..start + 8)
+            && let Ok(word) = <[u8; 8]>::try_from(word)
+            && let Some(at) = first_special(word)
+            && word[at] == b'"'
+        {
+            self.i = start + at + 1;
+            return Some(Str {
+                raw: &self.b[start..start + at],
+                escaped: false,
+            });
+        }
         let (mut escaped, mut ascii) = (false, true);
         loop {
             self.i += plain_run(&self.b[self.i..]);

@@ -433,7 +433,7 @@ async fn handle_mutate(app: &App, request: Request<Incoming>) -> Response<Full<B
             tracing::warn!(namespace = %request.namespace, service_account = %sa_name, %message, "mutation failed");
             json_response(admission::reject(&admission::Rejection {
                 envelope: request.envelope,
-                uid: request.uid,
+                uid: request.uid.into_owned(),
                 message,
             }))
         }

@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Err(message) => admission::reject(&admission::Rejection {
                     envelope: request.envelope,
-                    uid: request.uid,
+                    uid: request.uid.into_owned(),
                     message,
                 }),
             }
