@@ -253,7 +253,7 @@ pub(crate) fn write_json(ops: &[Op<'_>], out: &mut Vec<u8>) {
             out.push(b'/');
             match *token {
                 // JSON Pointer escaping, then JSON string escaping.
-                Tok::Key(k) if k.contains(['~', '/']) => {
+                Tok::Key(k) if k.bytes().any(|b| b == b'~' || b == b'/') => {
                     let encoded = Token::new(k);
                     string_contents(out, encoded.encoded());
                 }

@@ -380,8 +380,15 @@ fn base64_into(out: &mut Vec<u8>, input: &[u8]) {
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
 fn json_string(out: &mut Vec<u8>, s: &str) {
-    // Writing a `str` into a `Vec` cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    if crate::scan::is_plain_text(s.as_bytes()) {
+        // Printable ASCII without quote or backslash: serde_json writes it as is.
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a `str` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 /// Serialises the reply to a body that could not be decoded (`allowed: false`).

@@ -112,6 +112,12 @@ fn plain_run(s: &[u8]) -> usize {
         .unwrap_or(s.len() - n)
 }
 
+/// Whether `s` holds only bytes that need no attention inside a JSON string (ASCII from the
+/// space up, no quote or backslash): serde_json writes such a string as is.
+pub(crate) fn is_plain_text(s: &[u8]) -> bool {
+    plain_run(s) == s.len()
+}
+
 /// The position of the first byte of `word` that needs attention inside a string (as
 /// [`is_plain`]), found for all eight bytes at once.
 #[inline(always)]
@@ -164,6 +170,8 @@ impl<'a> Scan<'a> {
 
     /// A string: checked as serde_json checks it (UTF-8, no control characters, valid
     /// escapes), except that `\u` escapes of surrogates are left to the serde path.
+    // The short-string case inlined into each caller, the rest out of line.
+    #[inline(always)]
     fn string(&mut self) -> Option<Str<'a>> {
         self.eat(b'"')?;
         let start = self.i;
@@ -179,6 +187,12 @@ impl<'a> Scan<'a> {
                 escaped: false,
             });
         }
+        self.string_rest(start)
+    }
+
+    /// [`Scan::string`] from `start` (just after the opening quote), byte by byte where needed.
+    #[inline(never)]
+    fn string_rest(&mut self, start: usize) -> Option<Str<'a>> {
         let (mut escaped, mut ascii) = (false, true);
         loop {
             self.i += plain_run(&self.b[self.i..]);
