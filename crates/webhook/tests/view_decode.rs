@@ -78,6 +78,16 @@ fn review(pod: &Value) -> Vec<u8> {
 /// What a mutation gave: patch as JSON text, warnings, mode; or the error message.
 type Outcome = Result<(String, Vec<String>, Mode), String>;
 
+/// The cached ServiceAccount and the ConfigMap entry of `namespace/name`.
+fn lookup<'a>(
+    namespace: &str,
+    name: &str,
+    sa: Option<&'a ServiceAccountInfo>,
+    mappings: &'a ConfigMapMappings,
+) -> ServiceAccountLookup<'a> {
+    ServiceAccountLookup::cached(sa).with_config_map(mappings.get(namespace, name))
+}
+
 /// The mutation of the whole pod, through `irsa_mutate::mutate` (serde values).
 fn mutate_whole(
     request: &WholeRequest,
@@ -87,8 +97,7 @@ fn mutate_whole(
     associations: &Associations,
 ) -> Outcome {
     let name = request.service_account_name();
-    let lookup =
-        ServiceAccountLookup::cached(sa).with_config_map(mappings.get(&request.namespace, name));
+    let lookup = lookup(&request.namespace, name, sa, mappings);
     let m = irsa_mutate::mutate(
         &request.pod,
         &request.namespace,
@@ -111,8 +120,7 @@ fn mutate_view(
     associations: &Associations,
 ) -> Outcome {
     let name = request.service_account_name();
-    let lookup =
-        ServiceAccountLookup::cached(sa).with_config_map(mappings.get(&request.namespace, name));
+    let lookup = lookup(&request.namespace, name, sa, mappings);
     let mut patch = Vec::new();
     let m = irsa_mutate::mutate_json(
         &request.pod,
