@@ -17,7 +17,7 @@ use crate::service_account::{
     ServiceAccountLookup, annotation_key_matches, parse_expiration, role_arn_looks_valid,
 };
 use crate::text::{clean_path, join_path, parse_csv_record};
-use crate::view::{Annotations, Container, Field, Metadata, PodView, Spec};
+use crate::view::{Annotations, Container, Field, Metadata, PodView, Spec, name_or_default};
 
 /// Which credentials the pod was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,14 +67,11 @@ pub struct MutationSummary {
 /// The name of the pod's ServiceAccount (`spec.serviceAccountName`, `default` when empty).
 /// [`PodView::service_account_name`] for a view.
 pub fn service_account_name(pod: &Value) -> &str {
-    match pod
-        .get("spec")
-        .and_then(|spec| spec.get("serviceAccountName"))
-        .and_then(Value::as_str)
-    {
-        Some(name) if !name.is_empty() => name,
-        _ => "default",
-    }
+    name_or_default(
+        pod.get("spec")
+            .and_then(|spec| spec.get("serviceAccountName"))
+            .and_then(Value::as_str),
+    )
 }
 
 /// What gets injected, after mode selection.

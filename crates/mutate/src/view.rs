@@ -106,6 +106,14 @@ pub struct Mount<'a> {
     pub mount_path: Option<Cow<'a, str>>,
 }
 
+/// A pod's ServiceAccount name: `spec.serviceAccountName`, `default` when unset or empty.
+pub(crate) fn name_or_default(name: Option<&str>) -> &str {
+    match name {
+        Some(name) if !name.is_empty() => name,
+        _ => "default",
+    }
+}
+
 /// Whether a pod annotation key can be `<prefix>/<name>` for a name the mutation reads.
 pub fn keeps_annotation(key: &str) -> bool {
     POD_ANNOTATIONS.iter().any(|name| {
@@ -150,19 +158,11 @@ impl<'a> PodView<'a> {
     /// The name of the pod's ServiceAccount (`spec.serviceAccountName`, `default` when unset
     /// or empty, as the API server defaults it).
     pub fn service_account_name(&self) -> &str {
-        match self
-            .spec
-            .as_ref()
-            .and_then(|s| s.service_account_name.as_deref())
-        {
-            Some(name) if !name.is_empty() => name,
-            _ => "default",
-        }
-    }
-
-    /// `metadata.namespace`, when a string.
-    pub fn namespace(&self) -> Option<&str> {
-        self.metadata.present()?.namespace.as_deref()
+        name_or_default(
+            self.spec
+                .as_ref()
+                .and_then(|s| s.service_account_name.as_deref()),
+        )
     }
 
     /// The same view owning its strings.

@@ -66,10 +66,9 @@ impl<'a> PodRequest<'a> {
         namespace: Option<Cow<'a, str>>,
         pod: PodView<'a>,
     ) -> Self {
-        let namespace = namespace
-            .filter(|n| !n.is_empty())
-            .or_else(|| pod.metadata.present().and_then(|m| m.namespace.clone()))
-            .unwrap_or_default();
+        let namespace = request_namespace(namespace, || {
+            pod.metadata.present().and_then(|m| m.namespace.clone())
+        });
         Self {
             envelope,
             uid,
@@ -129,11 +128,14 @@ fn pod_view(pod: &Value) -> PodView<'_> {
     PodView::of(pod).unwrap_or_default()
 }
 
-/// The namespace of a request: `request.namespace`, else the pod's.
-fn request_namespace(namespace: Option<String>, pod_namespace: Option<&str>) -> String {
+/// The namespace of a request: `request.namespace` unless unset or empty, else the pod's.
+fn request_namespace<'a>(
+    namespace: Option<Cow<'a, str>>,
+    pod_namespace: impl FnOnce() -> Option<Cow<'a, str>>,
+) -> Cow<'a, str> {
     namespace
         .filter(|n| !n.is_empty())
-        .or_else(|| pod_namespace.map(str::to_owned))
+        .or_else(pod_namespace)
         .unwrap_or_default()
 }
 
@@ -262,7 +264,10 @@ pub fn decode_whole(body: &[u8]) -> Result<WholeRequest, Rejection> {
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str);
     Ok(WholeRequest {
-        namespace: request_namespace(request.namespace, pod_namespace),
+        namespace: request_namespace(request.namespace.map(Cow::Owned), || {
+            pod_namespace.map(Cow::Borrowed)
+        })
+        .into_owned(),
         envelope,
         uid: request.uid,
         pod,
