@@ -1,19 +1,42 @@
 //! The request context: condition keys (case-insensitive) with one or many values.
 
-use std::collections::HashMap;
-
 /// Request context keys and values. Keys are case-insensitive (`aws:SourceIp` ≡
 /// `AWS:sourceip`); each key has one value or a list of values (multi-valued keys such
 /// as `aws:TagKeys` or `<issuer>:amr`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// A request carries a handful of keys (an `AssumeRoleWithWebIdentity` trust check has
+/// eight, a call with fifty session tags about a hundred), so they are kept in a list in the
+/// order they were set and looked up by a linear scan: cheaper, for that size, than hashing
+/// every key on every set and lookup. Two contexts are equal when they hold the same keys
+/// with the same values, whatever the order.
+#[derive(Debug, Clone, Default)]
 pub struct Context {
-    entries: HashMap<String, Vec<String>>,
+    entries: Vec<(String, Vec<String>)>,
 }
+
+impl PartialEq for Context {
+    fn eq(&self, other: &Context) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .all(|(k, v)| other.get(k) == Some(v.as_slice()))
+    }
+}
+
+impl Eq for Context {}
 
 impl Context {
     /// An empty context.
     pub fn new() -> Context {
         Context::default()
+    }
+
+    /// An empty context with room for `n` keys.
+    pub fn with_capacity(n: usize) -> Context {
+        Context {
+            entries: Vec::with_capacity(n),
+        }
     }
 
     /// Builder: sets `key` to a single value (replacing any previous value).
@@ -34,8 +57,7 @@ impl Context {
 
     /// Sets `key` to a single value.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        self.entries
-            .insert(key.to_ascii_lowercase(), vec![value.into()]);
+        self.insert(key, vec![value.into()]);
     }
 
     /// Sets `key` to a list of values.
@@ -44,29 +66,41 @@ impl Context {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.entries.insert(
-            key.to_ascii_lowercase(),
-            values.into_iter().map(Into::into).collect(),
-        );
+        self.insert(key, values.into_iter().map(Into::into).collect());
+    }
+
+    fn insert(&mut self, key: &str, values: Vec<String>) {
+        match self.position(key) {
+            Some(i) => self.entries[i].1 = values,
+            None => self.entries.push((key.to_ascii_lowercase(), values)),
+        }
+    }
+
+    /// Where `key` (any case) is in the list.
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|(k, _)| k.len() == key.len() && k.eq_ignore_ascii_case(key))
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &str) {
-        self.entries.remove(&key.to_ascii_lowercase());
+        if let Some(i) = self.position(key) {
+            self.entries.remove(i);
+        }
     }
 
     /// The values of `key` (any case), if present.
     pub fn values(&self, key: &str) -> Option<&[String]> {
-        if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.get(&key.to_ascii_lowercase())
-        } else {
-            self.get(key)
-        }
+        self.position(key).map(|i| self.entries[i].1.as_slice())
     }
 
-    /// Lookup with an already lower-cased key (the hot path; no allocation).
+    /// Lookup with an already lower-cased key (the hot path: an exact comparison).
     pub(crate) fn get(&self, lower_key: &str) -> Option<&[String]> {
-        self.entries.get(lower_key).map(Vec::as_slice)
+        self.entries
+            .iter()
+            .find(|(k, _)| k == lower_key)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// True when no key is set.
@@ -74,7 +108,7 @@ impl Context {
         self.entries.is_empty()
     }
 
-    /// Iterates over (lower-cased key, values).
+    /// Iterates over (lower-cased key, values), in the order the keys were first set.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
@@ -92,5 +126,24 @@ mod tests {
         assert_eq!(c.values("aws:sourceip").unwrap(), ["10.0.0.1"]);
         assert_eq!(c.values("AWS:TAGKEYS").unwrap().len(), 2);
         assert!(c.values("aws:other").is_none());
+    }
+
+    #[test]
+    fn setting_a_key_again_in_another_case_replaces_it() {
+        let mut c = Context::new().with("aws:SourceIp", "10.0.0.1");
+        c.set("AWS:SOURCEIP", "10.0.0.2");
+        assert_eq!(c.iter().count(), 1);
+        assert_eq!(c.values("aws:sourceip").unwrap(), ["10.0.0.2"]);
+        c.remove("Aws:SourceIP");
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn equality_ignores_the_order_keys_were_set_in() {
+        let a = Context::new().with("k1", "a").with("k2", "b");
+        let b = Context::new().with("K2", "b").with("k1", "a");
+        assert_eq!(a, b);
+        assert_ne!(a, Context::new().with("k1", "a").with("k2", "c"));
+        assert_ne!(a, Context::new().with("k1", "a"));
     }
 }
