@@ -102,7 +102,8 @@ fn unix_now(ctx: &CallerContext) -> i64 {
 /// `aws:SourceIp`.
 fn global_context(ctx: &CallerContext) -> Context {
     let now = unix_now(ctx);
-    let mut c = Context::new()
+    // Room for the keys the actions add (eight for a web-identity trust check).
+    let mut c = Context::with_capacity(12)
         .with(
             "aws:CurrentTime",
             crate::credentials::iso8601(u64::try_from(now).unwrap_or(0)),

@@ -112,10 +112,23 @@ pub fn assumed_role_arn(role_arn: &str, session_name: &str) -> String {
     let mut parts = role_arn.splitn(6, ':');
     let partition = parts.nth(1).unwrap_or("aws");
     let account = parts.nth(2).unwrap_or_default();
-    format!(
-        "arn:{partition}:sts::{account}:assumed-role/{}/{session_name}",
-        role_name_from_arn(role_arn)
-    )
+    let role = role_name_from_arn(role_arn);
+    let mut arn = String::with_capacity(
+        30 + partition.len() + account.len() + role.len() + session_name.len(),
+    );
+    for part in [
+        "arn:",
+        partition,
+        ":sts::",
+        account,
+        ":assumed-role/",
+        role,
+        "/",
+        session_name,
+    ] {
+        arn.push_str(part);
+    }
+    arn
 }
 
 /// Seconds since the Unix epoch (0 before it).

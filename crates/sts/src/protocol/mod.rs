@@ -170,10 +170,12 @@ impl QueryRequest {
     /// A list of structures encoded as `Name.member.N.Field`, ordered by index; each map holds
     /// the fields of one member (e.g. `Tags.member.1.Key` → `{"Key": ..}`).
     pub fn struct_list(&self, name: &str) -> Vec<BTreeMap<String, String>> {
-        let prefix = format!("{name}.member.");
         let mut by_index: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
         for (k, v) in &self.params {
-            let Some(rest) = k.strip_prefix(&prefix) else {
+            let Some(rest) = k
+                .strip_prefix(name)
+                .and_then(|r| r.strip_prefix(".member."))
+            else {
                 continue;
             };
             let Some((n, field)) = rest.split_once('.') else {

@@ -352,21 +352,22 @@ fn trust_context(
     params: &SessionParams,
     source_identity: Option<&str>,
 ) -> Context {
-    let p = provider.url.as_str();
+    // `<issuer host/path>:<claim>` (built without `format!`: this runs on every call).
+    let issuer_key = |claim: &str| [provider.url.as_str(), ":", claim].concat();
     let mut c = super::global_context(ctx)
-        .with(&format!("{p}:sub"), subject)
-        .with(&format!("{p}:aud"), audience)
+        .with(&issuer_key("sub"), subject)
+        .with(&issuer_key("aud"), audience)
         .with("aws:FederatedProvider", provider.arn.clone())
         .with("sts:RoleSessionName", params.session_name.clone());
     match claims.get("amr") {
-        Some(Value::String(s)) => c.set(&format!("{p}:amr"), s.clone()),
+        Some(Value::String(s)) => c.set(&issuer_key("amr"), s.clone()),
         Some(Value::Array(items)) => {
-            c.set_values(&format!("{p}:amr"), items.iter().filter_map(Value::as_str));
+            c.set_values(&issuer_key("amr"), items.iter().filter_map(Value::as_str));
         }
         _ => {}
     }
     if let Some(azp) = claims.get("azp").and_then(Value::as_str) {
-        c.set(&format!("{p}:azp"), azp);
+        c.set(&issuer_key("azp"), azp);
     }
     if let Some(si) = source_identity {
         c.set("sts:SourceIdentity", si);
