@@ -1,10 +1,10 @@
 //! Per-call cost of `AssumeRoleWithWebIdentity` inside the server, without the network:
-//! the request goes through the same router as over HTTP (form parsing, routing, token
+//! the request goes through the same entry point as over HTTP (form parsing, routing, token
 //! decode, provider and role from the in-memory view, signature, trust policy,
 //! credentials, XML). Next to it, the bare JWT verification the call contains, so the
 //! difference is what the server adds around the signature check; `action_*` is the same call
-//! without the router (parse, STS action, envelope), so `handler_*` minus `action_*` is the
-//! HTTP framework's share.
+//! without the HTTP layer (parse, STS action, envelope), so `handler_*` minus `action_*` is
+//! what the request and response plumbing costs.
 //!
 //! `cargo bench -p irsa-sts --bench handler`
 
@@ -12,10 +12,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::{Body, to_bytes};
 use axum::http::{Request, header};
 use criterion::{Criterion, criterion_group, criterion_main};
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use irsa_jose::{Header, JwkSet, KeyAlgorithm, PrivateKey, Validation, VerifyingKeys};
@@ -23,7 +22,6 @@ use irsa_sts::auth::{Caller, CallerContext};
 use irsa_sts::protocol::{IAM_VERSION, QueryRequest};
 use irsa_sts::server::{AdminCredentials, AppState, ServerConfig};
 use serde_json::json;
-use tower::ServiceExt as _;
 
 /// The allocator of the `irsa` binary, so the figures match the server's.
 #[global_allocator]
@@ -141,7 +139,6 @@ fn bench(c: &mut Criterion) {
         "sub": "system:serviceaccount:default:aws-cli",
         "kubernetes.io": {"namespace": "default", "serviceaccount": {"name": "aws-cli", "uid": "7f0c3c1e-0000-4000-8000-000000000001"}}
     });
-    let router = irsa_sts::server::router(state.clone());
     let mut group = c.benchmark_group("assume_role_with_web_identity");
     group.measurement_time(Duration::from_secs(5));
     for (name, key) in [("rs256", &rsa), ("es256", &ec)] {
@@ -157,12 +154,12 @@ fn bench(c: &mut Criterion) {
                     header::CONTENT_TYPE,
                     "application/x-www-form-urlencoded; charset=utf-8",
                 )
-                .body(Body::from(body.clone()))
+                .body(Full::new(body.clone()))
                 .unwrap();
             rt.block_on(async {
-                let response = router.clone().oneshot(request).await.unwrap();
+                let response = irsa_sts::server::respond(&state, request, None).await;
                 assert_eq!(response.status(), 200);
-                to_bytes(response.into_body(), usize::MAX).await.unwrap()
+                response.into_body().collect().await.unwrap().to_bytes()
             })
         };
         // The first call fetches the issuer's keys; every measured call then verifies.
@@ -174,7 +171,7 @@ fn bench(c: &mut Criterion) {
             "the bench call must succeed"
         );
         group.bench_function(format!("handler_{name}"), |b| b.iter(call));
-        // The same work without the HTTP router: parse, STS action, response envelope.
+        // The same work without the HTTP layer: parse, STS action, response envelope.
         let direct = || {
             let request = QueryRequest::parse(None, Some(&body)).unwrap();
             let ctx = CallerContext {

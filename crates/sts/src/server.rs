@@ -2,16 +2,16 @@
 //! plus `/healthz` and `/readyz`. Library-callable: [`start`] binds, serves in the
 //! background and returns the bound address and a shutdown handle.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use axum::Router;
-use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -245,16 +245,7 @@ pub async fn start_with_signal(
         addr: listen,
         source,
     })?;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    // Responses go out at once, not held back by Nagle's algorithm behind a delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await
-    });
+    let task = tokio::spawn(serve(listener, state, signal));
     Ok(RunningServer {
         addr,
         shutdown: None,
@@ -262,58 +253,121 @@ pub async fn start_with_signal(
     })
 }
 
-/// The router: `/` for the Query APIs, `/healthz` and `/readyz`.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .fallback(query_api)
-        .with_state(state)
+/// Accepts HTTP/1.1 connections until `signal` resolves, then stops accepting and lets the
+/// requests in flight finish (idle keep-alive connections are closed).
+async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let builder = hyper::server::conn::http1::Builder::new();
+    tokio::pin!(signal);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        // Responses go out at once, not held back by Nagle's algorithm behind a delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        let state = Arc::clone(&state);
+        let service = hyper::service::service_fn(move |request| {
+            let state = Arc::clone(&state);
+            async move { Ok::<_, Infallible>(respond(&state, request, Some(peer)).await) }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(%peer, error = %err, "connection error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let mut response = state.metrics.render().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
-async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.schema_version() {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "state database unavailable\n",
-        )
-            .into_response(),
+/// Answers one request: `/healthz`, `/readyz` and `/metrics` (GET or HEAD), and the Query
+/// APIs on every other path. `peer` is the client's address (`aws:SourceIp`). Public so
+/// benchmarks can run the server's whole path without a socket.
+pub async fn respond<B>(
+    state: &Arc<AppState>,
+    request: Request<B>,
+    peer: Option<SocketAddr>,
+) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let probe = match request.uri().path() {
+        "/healthz" => Some(probe_reply(StatusCode::OK, "ok\n")),
+        "/readyz" => Some(match state.store.schema_version() {
+            Ok(_) => probe_reply(StatusCode::OK, "ok\n"),
+            Err(_) => probe_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "state database unavailable\n",
+            ),
+        }),
+        "/metrics" => Some({
+            let mut r = probe_reply(StatusCode::OK, state.metrics.render());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }),
+        _ => None,
+    };
+    match probe {
+        Some(r) if request.method() == Method::GET => r,
+        Some(mut r) if request.method() == Method::HEAD => {
+            *r.body_mut() = Full::default();
+            r
+        }
+        Some(_) => {
+            let mut r = probe_reply(StatusCode::METHOD_NOT_ALLOWED, "");
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+            r
+        }
+        None => query_api(state, request, peer.map(|p| p.ip())).await,
     }
 }
 
-async fn query_api(
-    State(state): State<Arc<AppState>>,
-    request: axum::extract::Request,
-) -> Response {
+/// A plain-text reply of the probe and metrics paths.
+fn probe_reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+async fn query_api<B>(
+    state: &Arc<AppState>,
+    request: Request<B>,
+    source_ip: Option<IpAddr>,
+) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let started = Instant::now();
     let request_id = protocol::new_request_id();
     let (parts, body) = request.into_parts();
-    let source_ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
-    let (service, action, result) = handle_request(
-        &state,
-        &method,
-        &uri,
-        &headers,
-        body,
-        &request_id,
-        source_ip,
-    )
-    .await;
+    let (service, action, result) =
+        handle_request(state, &method, &uri, &headers, body, &request_id, source_ip).await;
     let status = match &result {
         Ok(_) => 200,
         Err(e) => e.status,
@@ -340,11 +394,8 @@ async fn query_api(
             tracing::debug!(%request_id, %action, status, elapsed_us = started.elapsed().as_micros() as u64, "request served")
         }
     }
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        xml,
-    )
-        .into_response();
+    let mut response = Response::new(Full::new(Bytes::from(xml)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -375,18 +426,22 @@ pub fn route(request: &QueryRequest) -> Result<Service, AwsError> {
     }
 }
 
-async fn handle_request(
+async fn handle_request<B>(
     state: &Arc<AppState>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    body: Body,
+    body: B,
     request_id: &str,
     source_ip: Option<IpAddr>,
-) -> (Service, String, Result<String, AwsError>) {
+) -> (Service, String, Result<String, AwsError>)
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let now = SystemTime::now();
-    let body = match to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
         Err(_) => {
             let err = AwsError::sender(
                 "RequestEntityTooLarge",

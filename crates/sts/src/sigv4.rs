@@ -7,7 +7,7 @@
 //! it in constant time.
 
 use aws_lc_rs::{constant_time, digest, hmac};
-use axum::http::HeaderMap;
+use http::HeaderMap;
 use time::{
     Duration, OffsetDateTime, PrimitiveDateTime, format_description::BorrowedFormatItem,
     macros::format_description,
@@ -523,7 +523,7 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     // The AWS SigV4 test-suite case `get-vanilla` (AKIDEXAMPLE, service `service`, us-east-1).
     #[test]

@@ -378,3 +378,72 @@ async fn a_session_whose_session_policy_was_deleted_keeps_no_permissions() {
         "AccessDenied",
     );
 }
+
+/// `aws:SourceIp` is the address of the connection the call came in on.
+#[tokio::test]
+async fn source_ip_conditions_see_the_callers_address() {
+    let t = TestServer::start().await;
+    let iam = t.iam();
+    let role = create_role(
+        &iam,
+        "netbound",
+        &trust_policy("oidc.example.com", "default:netbound"),
+    )
+    .await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"iam:GetRole","Resource":"*",
+         "Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}},
+        {"Effect":"Allow","Action":"iam:ListRoles","Resource":"*",
+         "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
+    put_role_policy(&iam, "netbound", "by-network", policy).await;
+    let creds = credentials::issue(
+        &t.state.session_key,
+        NewSession::new(role.arn(), role.role_id(), "s1", 900),
+        SystemTime::now(),
+    )
+    .unwrap();
+    let session = t.session_iam(&creds, Some(creds.session_token.clone()));
+    session
+        .get_role()
+        .role_name("netbound")
+        .send()
+        .await
+        .expect("GetRole from loopback is allowed by the 127.0.0.0/8 statement");
+    aws_error_message(session.list_roles().send().await, "AccessDenied");
+    t.stop().await;
+}
+
+/// `/healthz`, `/readyz` and `/metrics` answer GET and HEAD; other methods get 405 with
+/// `Allow`, and never reach the Query API.
+#[tokio::test]
+async fn probe_paths_answer_get_and_head_only() {
+    let t = TestServer::start().await;
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let url = format!("{}{path}", t.url());
+        let get = client.get(&url).send().await.unwrap();
+        assert_eq!(get.status().as_u16(), 200, "GET {path}");
+        assert!(
+            get.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain"),
+            "GET {path}"
+        );
+        let head = client.head(&url).send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 200, "HEAD {path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path}");
+        let post = client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("Action=ListRoles&Version=2010-05-08")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status().as_u16(), 405, "POST {path}");
+        assert_eq!(post.headers()["allow"], "GET,HEAD", "POST {path}");
+    }
+    let health = client.get(format!("{}/healthz", t.url())).send().await;
+    assert_eq!(health.unwrap().text().await.unwrap(), "ok\n");
+    t.stop().await;
+}
