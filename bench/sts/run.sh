@@ -3,7 +3,7 @@
 # the token-verification ceiling measured on the same machine in the same run, and
 # against moto's server (moto[server] from PyPI) under the same load.
 #
-#   bench/sts/run.sh            (env: CONNS=32 DURATION=10 WARMUP=2 MOTO=1 ES256=1 SKIP_BUILD=0 LOADGEN= PERF= CALLGRIND=)
+#   bench/sts/run.sh   (env: SLICE=0.25 CONNS=32 DURATION=20 WARMUP=2 MOTO=1 ES256=1 SKIP_BUILD=0 LOADGEN= PERF= CALLGRIND=)
 #
 # PERF=FILE records a `perf record -g` profile of the server during the load into FILE
 # (PERF_FREQ=999, PERF_CG=-g); CALLGRIND=FILE runs the server under callgrind and collects
@@ -12,25 +12,32 @@
 # 1. a loopback OIDC issuer (RSA-2048 and P-256 keys) and 24 h service-account tokens;
 # 2. `irsa sts serve --state :memory: --allow-http-issuers`; provider and role created
 #    with the AWS CLI of the test venv (scripts/test.sh makes target/test-venv);
-# 3. ceiling: RS256 JWT verifications/s with irsa-jose on all cores (and the bare
-#    aws-lc signature check), no HTTP, no STS logic;
-# 4. closed-loop load, CONNS keep-alive HTTP/1.1 connections, every call a full
-#    AssumeRoleWithWebIdentity (parse, provider and role from the server's in-memory view
-#    of its SQLite state, signature, trust policy, credentials sealed with AES-256-GCM);
-#    the server's CPU time per call is read from /proc/PID/stat;
-# 5. the same load with an ES256 token (ES256=0 skips it);
-# 6. the same load against `moto_server` (which accepts any token);
-# 7. the transport ceiling: the same load against a bare hyper server that answers with
-#    irsa's own reply (loopback TCP + HTTP only). Transport and the signature check share the
-#    cores, so 1 / (1/transport + 1/verification) is the most any server can do here.
+# 3. one run of `irsa-sts-loadgen versus` (see bench/sts/loadgen/src/versus.rs) that cuts
+#    time into SLICE-second slices cycling through every measurement, so that every figure
+#    sees the same machine (a shared VM's speed drifts by a quarter within minutes: the RS256
+#    ceiling alone was measured at 53,000 and 77,000/s a minute apart):
+#    - the verification ceiling: RS256 and ES256 JWT verifications/s with irsa-jose on all
+#      cores (and the bare aws-lc signature check), no HTTP, no STS logic;
+#    - irsa: closed-loop load, CONNS keep-alive HTTP/1.1 connections, every call a full
+#      AssumeRoleWithWebIdentity (parse, provider and role from the server's in-memory view
+#      of its SQLite state, signature, trust policy, credentials sealed with AES-256-GCM);
+#      the server's CPU time per call is read from /proc/PID/stat at every slice boundary;
+#    - the same load with an ES256 token (ES256=0 skips it);
+#    - the transport ceiling: the same load against a bare hyper server that answers with
+#      irsa's own reply (loopback TCP + HTTP only). Transport and the signature check share
+#      the cores, so 1 / (1/transport + 1/verification) is the most any server can do here;
+# 4. moto_server (which accepts any token) under the same load for DURATION s, between two
+#    irsa runs of the same length (MOTO=0 skips it).
 # Every call carries the same token and the server verifies its signature on every call
 # (irsa keeps no verified-token cache).
 # Load generator and servers share this machine's cores; run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+SLICE=${SLICE:-0.25}
+ES256=${ES256:-1}
 CONNS=${CONNS:-32}
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-20}
 WARMUP=${WARMUP:-2}
 MOTO=${MOTO:-1}
 STS_PORT=${STS_PORT:-18190}
@@ -80,48 +87,40 @@ JSON
 role=$("$venv/bin/aws" iam create-role --role-name k8s_default_aws-cli \
   --assume-role-policy-document "file://$tmp/trust.json" --query Role.Arn --output text)
 
-echo "== ceiling: token verification without HTTP (all $(nproc) cores)"
-ceiling=$("$loadgen" verify --seconds 5)
-echo "$ceiling"
-
 # CPU time (user + system) the server process has used so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Calls the server has answered so far.
+served() { curl -s "http://127.0.0.1:$STS_PORT/metrics" | awk '/^irsa_sts_request_duration_seconds_count\{service="sts"\}/ {print $2}'; }
 
 # One call first: it fetches the issuer's keys, which the measured calls then share.
 curl -sf -o "$tmp/response.xml" "http://127.0.0.1:$STS_PORT/" --data-urlencode Action=AssumeRoleWithWebIdentity \
   --data-urlencode Version=2011-06-15 --data-urlencode "RoleArn=$role" \
   --data-urlencode RoleSessionName=warm --data-urlencode "WebIdentityToken@$tmp/token"
 
-echo "== irsa sts serve: AssumeRoleWithWebIdentity, $CONNS connections, ${DURATION}s"
-calls0=$(curl -s "http://127.0.0.1:$STS_PORT/metrics" | awk '/^irsa_sts_request_duration_seconds_count\{service="sts"\}/ {print $2}')
-cpu0=$(cpu_ticks "$spid")
+"$loadgen" canned --listen "127.0.0.1:$CANNED_PORT" --response "$tmp/response.xml" & cpid=$!; pids+=($cpid)
+until curl -s -o /dev/null "http://127.0.0.1:$CANNED_PORT/"; do kill -0 "$cpid"; sleep 0.05; done
+
+load() { "$loadgen" load --url "$1" --role-arn "$role" --token-file "$2" --conns "$CONNS" --seconds "$3" --warmup "$4"; }
+
+echo "== irsa sts serve (RS256 and ES256 tokens), the verification ceiling (all $(nproc) cores, no HTTP) and the transport ceiling in alternating ${SLICE}s slices, ${DURATION}s of measurement, $CONNS connections"
 [ -n "${CALLGRIND:-}" ] && callgrind_control -z "$spid" >/dev/null
 if [ -n "${PERF:-}" ]; then
   perf record -F ${PERF_FREQ:-999} ${PERF_CG:--g} -p "$spid" -o "$PERF" -- sleep "$((WARMUP + DURATION))" 2>/dev/null & perfpid=$!
 fi
-irsa=$("$loadgen" load --url "http://127.0.0.1:$STS_PORT" --role-arn "$role" \
-  --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
+es=()
+[ "$ES256" = 1 ] && es=(--es256-token-file "$tmp/token-es256")
+calls0=$(served)
+"$loadgen" versus --url "http://127.0.0.1:$STS_PORT" --transport-url "http://127.0.0.1:$CANNED_PORT" \
+  --role-arn "$role" --token-file "$tmp/token" "${es[@]}" --conns "$CONNS" --seconds "$DURATION" \
+  --warmup "$WARMUP" --slice "$SLICE" --server-pid "$spid" > "$tmp/versus.json"
+cat "$tmp/versus.json"
 [ -n "${PERF:-}" ] && wait "$perfpid"
-[ -n "${CALLGRIND:-}" ] && callgrind_control -d "$spid" >/dev/null
-cpu1=$(cpu_ticks "$spid")
-echo "$irsa"
-# Server CPU per call over warm-up + measurement + drain (all calls the server answered).
-calls=$(curl -s "http://127.0.0.1:$STS_PORT/metrics" | awk '/^irsa_sts_request_duration_seconds_count\{service="sts"\}/ {print $2}')
-calls=$((calls - calls0))
-tck=$(getconf CLK_TCK)
-cpu_us=$(python3 -c "print(round(($cpu1 - $cpu0) * 1e6 / $tck / max($calls, 1), 1))")
-echo "irsa sts serve CPU per call: ${cpu_us} us (user+system, $calls calls)"
 if [ -n "${CALLGRIND:-}" ]; then
+  callgrind_control -d "$spid" >/dev/null
+  calls=$(($(served) - calls0))
   ir=$(awk '/^summary:/ {print $2}' "$(ls -t "$CALLGRIND".* | head -1)")
-  echo "irsa sts serve instructions per call (callgrind, user space): $((ir / calls))"
-fi
-
-es256=null
-if [ "${ES256:-1}" = 1 ] && [ -z "${CALLGRIND:-}" ]; then
-  echo "== irsa sts serve: the same load with ES256 (P-256) tokens"
-  es256=$("$loadgen" load --url "http://127.0.0.1:$STS_PORT" --role-arn "$role" \
-    --token-file "$tmp/token-es256" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
-  echo "$es256"
+  echo "irsa sts serve instructions per call (callgrind, user space, RS256 and ES256 calls, warm-up included): $((ir / calls))"
+  exit 0
 fi
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
 echo "irsa sts serve RSS after the run: ${rss} KiB"
@@ -138,36 +137,36 @@ if [ "$MOTO" = 1 ]; then
     kill -0 "$mpid" || { cat "$tmp/moto.log"; exit 1; }
     sleep 0.2
   done
-  echo "== moto_server $("$mvenv/bin/pip" show moto | awk '/^Version/ {print $2}'): same load"
-  moto=$("$loadgen" load --url "http://127.0.0.1:$MOTO_PORT" --role-arn "$role" \
-    --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
-  echo "$moto"
+  # moto answers ~100-300 calls/s: one run, between two irsa runs of the same length.
+  echo "== moto_server $("$mvenv/bin/pip" show moto | awk '/^Version/ {print $2}'), between two irsa runs, ${DURATION}s each"
+  before=$(load "http://127.0.0.1:$STS_PORT" "$tmp/token" "$DURATION" "$WARMUP")
+  moto=$(load "http://127.0.0.1:$MOTO_PORT" "$tmp/token" "$DURATION" "$WARMUP")
+  after=$(load "http://127.0.0.1:$STS_PORT" "$tmp/token" "$DURATION" "$WARMUP")
+  printf 'irsa %s\nmoto %s\nirsa %s\n' "$before" "$moto" "$after" | tee "$tmp/moto.runs"
 fi
 
-echo "== transport ceiling: a hyper server answering every call with irsa's own reply (no STS work)"
-"$loadgen" canned --listen "127.0.0.1:$CANNED_PORT" --response "$tmp/response.xml" & cpid=$!; pids+=($cpid)
-until curl -s -o /dev/null "http://127.0.0.1:$CANNED_PORT/"; do kill -0 "$cpid"; sleep 0.05; done
-transport=$("$loadgen" load --url "http://127.0.0.1:$CANNED_PORT" --role-arn "$role" \
-  --token-file "$tmp/token" --conns "$CONNS" --seconds "$DURATION" --warmup "$WARMUP")
-echo "$transport"
-
-python3 - "$ceiling" "$irsa" "$moto" "$es256" "$cpu_us" "$transport" <<'PY'
-import json, sys
-ceiling, irsa, moto, es256 = (json.loads(a) for a in sys.argv[1:5])
-cpu_us = sys.argv[5]
-transport = json.loads(sys.argv[6])
-c = ceiling["rs256_jwt_verify_per_s"]
-print(f"== summary: irsa {irsa['calls_per_s']:.0f} calls/s (p50 {irsa['p50_us']} us, p99 {irsa['p99_us']} us, errors {irsa['errors']}), every call verifies its RS256 signature")
-print(f"   RS256 verification ceiling {c:.0f}/s -> ratio {irsa['calls_per_s'] / c:.2f} (goal >= 0.5)")
-print(f"   server CPU per call {cpu_us} us, load generator {irsa.get('loadgen_cpu_us_per_call')} us (user+system; one RS256 check at the ceiling rate: {ceiling['threads'] * 1e6 / c:.0f} us)")
-t = transport["calls_per_s"]
+python3 - "$tmp/versus.json" "$tmp/moto.runs" <<'PY'
+import json, os, sys
+v = json.load(open(sys.argv[1]))
+irsa, t = v["irsa"], v["transport"]
+c, sig = v["rs256_jwt_verify_per_s"], v["rs256_signature_verify_per_s"]
+r = irsa["calls_per_s"]
+print(f"== summary ({v['cycles']} cycles of {v['slice_s']}s slices): irsa {r:.0f} calls/s (p50 {irsa['p50_us']} us, p99 {irsa['p99_us']} us, errors {irsa['errors']}), every call verifies its RS256 signature")
+print(f"   RS256 JWT verification ceiling (irsa-jose: decode, signature, claims) {c:.0f}/s -> ratio {r / c:.2f} (goal >= 0.5)")
+print(f"   bare RS256 signature check (aws-lc, no JWT decoding) {sig:.0f}/s -> ratio {r / sig:.2f}")
+print(f"   server CPU per call {irsa.get('server_cpu_us_per_call')} us, load generator {irsa['loadgen_cpu_us_per_call']} us (user+system; one RS256 JWT check at the ceiling rate: {v['threads'] * 1e6 / c:.0f} us)")
 # Transport and verification share the same cores, so their costs per call add up.
-bound = 1 / (1 / t + 1 / c)
-print(f"   transport ceiling {t:.0f} calls/s (loopback HTTP, no STS work); with one RS256 check per call the same cores can do at most {bound:.0f}/s = {bound / c:.2f} of the verification ceiling; irsa reaches {irsa['calls_per_s'] / bound:.2f} of that bound")
-if es256:
-    e = ceiling["es256_jwt_verify_per_s"]
-    ebound = 1 / (1 / t + 1 / e)
-    print(f"   ES256: irsa {es256['calls_per_s']:.0f} calls/s (errors {es256['errors']}), ceiling {e:.0f}/s -> ratio {es256['calls_per_s'] / e:.2f} (bound with transport {ebound:.0f}/s, irsa at {es256['calls_per_s'] / ebound:.2f} of it)")
-if moto:
-    print(f"   moto {moto['calls_per_s']:.0f} calls/s (errors {moto['errors']}) -> irsa/moto {irsa['calls_per_s'] / max(moto['calls_per_s'], 1):.0f}x (goal >= 100x)")
+tr = t["calls_per_s"]
+bound = 1 / (1 / tr + 1 / c)
+print(f"   transport ceiling {tr:.0f} calls/s (loopback HTTP, no STS work); with one RS256 check per call the same cores can do at most {bound:.0f}/s = {bound / c:.2f} of the verification ceiling; irsa reaches {r / bound:.2f} of that bound")
+if "es256" in v:
+    es, e = v["es256"], v["es256_jwt_verify_per_s"]
+    ebound = 1 / (1 / tr + 1 / e)
+    print(f"   ES256: irsa {es['calls_per_s']:.0f} calls/s (errors {es['errors']}), ceiling {e:.0f}/s -> ratio {es['calls_per_s'] / e:.2f} (bound with transport {ebound:.0f}/s, irsa at {es['calls_per_s'] / ebound:.2f} of it)")
+if os.path.exists(sys.argv[2]):
+    runs = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in open(sys.argv[2])]
+    moto = [x for k, x in runs if k == "moto"][0]
+    around = [x["calls_per_s"] for k, x in runs if k == "irsa"]
+    mean = sum(around) / len(around)
+    print(f"   moto {moto['calls_per_s']:.0f} calls/s (errors {moto['errors']}); irsa {mean:.0f} calls/s in the runs before and after it -> irsa/moto {mean / max(moto['calls_per_s'], 1):.0f}x (goal >= 100x)")
 PY

@@ -13,6 +13,10 @@
 //! - `verify [--threads T] [--seconds D]`: the signature ceiling: RS256 (RSA-2048) and
 //!   ES256 token verification per second with irsa-jose (what the server runs per call),
 //!   and the bare aws-lc signature check, on T threads.
+//! - `versus --url URL --transport-url URL --role-arn ARN --token-file F
+//!   [--es256-token-file F] [--conns N] [--seconds D] [--warmup W] [--slice S]
+//!   [--server-pid PID]`: the load, the verification ceiling and the transport ceiling in
+//!   alternating slices of one run (see `versus.rs`); prints one JSON object.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +29,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use irsa_jose::{Header, JwkSet, KeyAlgorithm, PrivateKey, Validation, VerifyingKeys};
 use serde_json::json;
+
+mod versus;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
@@ -55,8 +61,9 @@ async fn main() {
         Some("load") => load(&args).await,
         Some("verify") => verify(&args),
         Some("canned") => canned(&args).await,
+        Some("versus") => versus::versus(&args).await,
         _ => {
-            eprintln!("usage: irsa-sts-loadgen issuer|load|verify ... (see the source header)");
+            eprintln!("usage: irsa-sts-loadgen issuer|load|canned|verify|versus ... (see the source header)");
             std::process::exit(2);
         }
     }
@@ -275,10 +282,10 @@ async fn load(args: &[String]) {
     tokio::time::sleep(Duration::from_secs(warmup)).await;
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
-    let cpu0 = own_cpu_seconds();
+    let cpu0 = cpu_seconds(None);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     measuring.store(false, Ordering::Relaxed);
-    let cpu = own_cpu_seconds() - cpu0;
+    let cpu = cpu_seconds(None) - cpu0;
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
@@ -330,24 +337,22 @@ async fn canned(args: &[String]) {
     }
 }
 
-fn verify(args: &[String]) {
-    let threads = num(args, "--threads", std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
-    let seconds = num(args, "--seconds", 5);
-    let mut out = serde_json::Map::new();
-    out.insert("threads".into(), json!(threads));
+/// The verification ceilings, in this order: RS256 JWT verification with irsa-jose (what the
+/// server runs per call), the bare aws-lc RS256 signature check over the same signing input,
+/// and the same two for ES256. Each is (output name, one check).
+type Probe = (String, Arc<dyn Fn() + Send + Sync>);
+
+fn ceiling_probes() -> Vec<Probe> {
+    let mut probes: Vec<Probe> = Vec::new();
     for (name, alg) in [("rs256", KeyAlgorithm::Rsa2048), ("es256", KeyAlgorithm::EcP256)] {
         let key = PrivateKey::generate(alg).unwrap();
         let token = irsa_jose::sign(&Header::for_key(&key), &claims("https://issuer.example"), &key).unwrap();
-        let keys = Arc::new(VerifyingKeys::from_public_keys([key.public_key().clone()]));
-        let token = Arc::new(token);
+        let keys = VerifyingKeys::from_public_keys([key.public_key().clone()]);
         let now = unix();
-        let jwt = run_threads(threads, seconds, {
-            let (keys, token) = (keys.clone(), token.clone());
-            move || {
-                keys.verify(&token, &Validation::default(), now).unwrap();
-            }
-        });
-        out.insert(format!("{name}_jwt_verify_per_s"), json!(jwt.round()));
+        let jwt = token.clone();
+        probes.push((format!("{name}_jwt_verify"), Arc::new(move || {
+            keys.verify(&jwt, &Validation::default(), now).unwrap();
+        })));
         // The bare signature check over the same signing input.
         let (input, sig) = token.rsplit_once('.').unwrap();
         let sig = base64_decode(sig);
@@ -357,21 +362,33 @@ fn verify(args: &[String]) {
         } else {
             &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED
         };
-        let parsed = Arc::new(aws_lc_rs::signature::ParsedPublicKey::new(alg, spki).unwrap());
-        let input = Arc::new(input.as_bytes().to_vec());
-        let sig = Arc::new(sig);
+        let parsed = aws_lc_rs::signature::ParsedPublicKey::new(alg, spki).unwrap();
+        let input = input.as_bytes().to_vec();
         assert!(parsed.verify_sig(&input, &sig).is_ok(), "bare check must verify");
-        let raw = run_threads(threads, seconds, move || {
+        probes.push((format!("{name}_signature_verify"), Arc::new(move || {
             parsed.verify_sig(&input, &sig).unwrap();
-        });
-        out.insert(format!("{name}_signature_verify_per_s"), json!(raw.round()));
+        })));
+    }
+    probes
+}
+
+fn verify(args: &[String]) {
+    let threads = num(args, "--threads", std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
+    let seconds = num(args, "--seconds", 5);
+    let mut out = serde_json::Map::new();
+    out.insert("threads".into(), json!(threads));
+    for (name, probe) in ceiling_probes() {
+        let rate = run_threads(threads, seconds, move || probe());
+        out.insert(format!("{name}_per_s"), json!(rate.round()));
     }
     println!("{}", serde_json::Value::Object(out));
 }
 
 /// CPU time (user + system) of this process so far, in seconds.
-fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// CPU time (user + system) of this process, or of process `pid`, in seconds.
+fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may contain spaces) start at ") ".
     let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
