@@ -112,7 +112,7 @@ es=()
 calls0=$(served)
 "$loadgen" versus --url "http://127.0.0.1:$STS_PORT" --transport-url "http://127.0.0.1:$CANNED_PORT" \
   --role-arn "$role" --token-file "$tmp/token" "${es[@]}" --conns "$CONNS" --seconds "$DURATION" \
-  --warmup "$WARMUP" --slice "$SLICE" --server-pid "$spid" > "$tmp/versus.json"
+  --warmup "$WARMUP" --slice "$SLICE" --server-pid "$spid" --transport-pid "$cpid" > "$tmp/versus.json"
 cat "$tmp/versus.json"
 [ -n "${PERF:-}" ] && wait "$perfpid"
 if [ -n "${CALLGRIND:-}" ]; then
@@ -158,7 +158,7 @@ print(f"   server CPU per call {irsa.get('server_cpu_us_per_call')} us, load gen
 # Transport and verification share the same cores, so their costs per call add up.
 tr = t["calls_per_s"]
 bound = 1 / (1 / tr + 1 / c)
-print(f"   transport ceiling {tr:.0f} calls/s (loopback HTTP, no STS work); with one RS256 check per call the same cores can do at most {bound:.0f}/s = {bound / c:.2f} of the verification ceiling; irsa reaches {r / bound:.2f} of that bound")
+print(f"   transport ceiling {tr:.0f} calls/s (loopback HTTP, no STS work; its server's CPU per call {t.get('server_cpu_us_per_call')} us); with one RS256 check per call the same cores can do at most {bound:.0f}/s = {bound / c:.2f} of the verification ceiling; irsa reaches {r / bound:.2f} of that bound")
 if "es256" in v:
     es, e = v["es256"], v["es256_jwt_verify_per_s"]
     ebound = 1 / (1 / tr + 1 / e)

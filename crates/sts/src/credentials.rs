@@ -262,7 +262,7 @@ impl SessionClaims {
 
     /// `ROLEID:SESSION`, the `AssumedRoleId` / `aws:userid`.
     pub fn assumed_role_id(&self) -> String {
-        format!("{}:{}", self.role_id, self.session_name)
+        [self.role_id.as_str(), ":", &self.session_name].concat()
     }
 }
 
@@ -335,7 +335,9 @@ pub fn issue(
 /// Seals claims into a token as [`issue`] does (exposed for tests and tooling that need
 /// a token with chosen keys or times).
 pub fn seal(key: &SessionKey, claims: &SessionClaims) -> Result<String, CredentialError> {
-    let mut buf = serde_json::to_vec(claims).map_err(|_| CredentialError::Seal("claims"))?;
+    // Sized for the usual claims (about 400 bytes) and the tag, so it does not regrow.
+    let mut buf = Vec::with_capacity(768);
+    serde_json::to_writer(&mut buf, claims).map_err(|_| CredentialError::Seal("claims"))?;
     let mut nonce = [0u8; NONCE_LEN];
     format::fill_random(&mut nonce);
     let aad = header(key);

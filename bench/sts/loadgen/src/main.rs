@@ -53,15 +53,20 @@ fn claims(iss: &str) -> serde_json::Value {
     })
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // The servers (issuer, transport ceiling) run on the multi-threaded runtime `irsa sts
+    // serve` uses. The load side runs on one thread: it shares the cores with the server under
+    // test, and one thread that finds many ready connections per wake-up costs less per call
+    // than two that wake each other.
+    let multi = || tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let single = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     match args.get(1).map(String::as_str) {
-        Some("issuer") => issuer(&args).await,
-        Some("load") => load(&args).await,
+        Some("issuer") => multi().block_on(issuer(&args)),
+        Some("load") => single().block_on(load(&args)),
         Some("verify") => verify(&args),
-        Some("canned") => canned(&args).await,
-        Some("versus") => versus::versus(&args).await,
+        Some("canned") => multi().block_on(canned(&args)),
+        Some("versus") => single().block_on(versus::versus(&args)),
         _ => {
             eprintln!("usage: irsa-sts-loadgen issuer|load|canned|verify|versus ... (see the source header)");
             std::process::exit(2);

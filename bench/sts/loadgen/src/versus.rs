@@ -12,8 +12,9 @@
 //! machine. A request counts for the slice it was sent in; rates are over the slices of their
 //! phase in the measured window (warm-up and duration are rounded up to whole cycles).
 //!
-//! With `--server-pid PID`, the server's CPU time (user + system, from /proc) is read at
-//! every slice boundary and charged to that slice's phase: CPU per call of each load phase.
+//! With `--server-pid PID` (and `--transport-pid PID` for the transport ceiling's server),
+//! the servers' CPU time (user + system, from /proc) is read at every slice boundary and
+//! charged to that slice's phase: each load phase's server CPU per call.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +70,8 @@ struct Target {
     name: &'static str,
     addr: SocketAddr,
     request: Bytes,
+    /// The serving process, when known (CPU per call).
+    pid: Option<u32>,
 }
 
 pub async fn versus(args: &[String]) {
@@ -87,15 +90,16 @@ pub async fn versus(args: &[String]) {
     let float = |name: &str, default: f64| arg(args, name).map_or(default, |v| v.parse().expect("a number"));
     let conns = float("--conns", 32.0) as usize;
     let slice = Duration::from_secs_f64(float("--slice", 0.25));
-    let server_pid: Option<u32> = arg(args, "--server-pid").map(|p| p.parse().expect("a pid"));
+    let pid = |name: &str| arg(args, name).map(|p| p.parse::<u32>().expect("a pid"));
+    let (server_pid, transport_pid) = (pid("--server-pid"), pid("--transport-pid"));
     let server = addr_of(arg(args, "--url").expect("--url"));
     let transport = addr_of(arg(args, "--transport-url").expect("--transport-url"));
     let rs256 = body(arg(args, "--token-file").expect("--token-file"));
-    let mut targets = vec![Target { name: "irsa", addr: server, request: request_bytes(server, rs256.as_bytes()) }];
+    let mut targets = vec![Target { name: "irsa", addr: server, request: request_bytes(server, rs256.as_bytes()), pid: server_pid }];
     if let Some(f) = arg(args, "--es256-token-file") {
-        targets.push(Target { name: "es256", addr: server, request: request_bytes(server, body(f).as_bytes()) });
+        targets.push(Target { name: "es256", addr: server, request: request_bytes(server, body(f).as_bytes()), pid: server_pid });
     }
-    targets.push(Target { name: "transport", addr: transport, request: request_bytes(transport, rs256.as_bytes()) });
+    targets.push(Target { name: "transport", addr: transport, request: request_bytes(transport, rs256.as_bytes()), pid: transport_pid });
 
     let probes = ceiling_probes();
     // RS256 checks, RS256 load, ES256 checks, ES256 load (when asked), transport.
@@ -178,23 +182,30 @@ pub async fn versus(args: &[String]) {
     }
 
     // CPU meter: at every slice boundary, charge the CPU used since the last one to the
-    // phase of the slice that ended (load generator: this process; server: --server-pid).
+    // phase of the slice that ended: this process's (the load generator) and, for load
+    // phases, the serving process's.
+    let server_of = |p: usize| match phases[p] {
+        Phase::Load(t) => targets[t].pid,
+        Phase::Verify(_) => None,
+    };
     let mut own_cpu = vec![0.0f64; phases.len()];
     let mut server_cpu = vec![0.0f64; phases.len()];
     let mut k = clock.index(measure_from);
     tokio::time::sleep_until(measure_from).await;
-    let (mut own0, mut server0) = (cpu_seconds(None), server_pid.map(|p| cpu_seconds(Some(p))));
+    let mut own0 = cpu_seconds(None);
+    let mut server0 = server_of(0).map(|pid| cpu_seconds(Some(pid)));
     while clock.slice_start(k) < end {
         tokio::time::sleep_until(clock.slice_start(k + 1)).await;
         let p = (k % phases.len() as u64) as usize;
         let own = cpu_seconds(None);
         own_cpu[p] += own - own0;
         own0 = own;
-        if let (Some(pid), Some(before)) = (server_pid, server0) {
-            let now = cpu_seconds(Some(pid));
-            server_cpu[p] += now - before;
-            server0 = Some(now);
+        if let (Some(pid), Some(before)) = (server_of(p), server0) {
+            server_cpu[p] += cpu_seconds(Some(pid)) - before;
         }
+        // The next slice's server, read at its start.
+        let next = ((k + 1) % phases.len() as u64) as usize;
+        server0 = server_of(next).map(|pid| cpu_seconds(Some(pid)));
         k += 1;
     }
 
@@ -231,7 +242,7 @@ pub async fn versus(args: &[String]) {
         r.insert("p50_us".into(), json!(pct(0.50)));
         r.insert("p99_us".into(), json!(pct(0.99)));
         r.insert("loadgen_cpu_us_per_call".into(), json!(per_call(own_cpu[p])));
-        if server_pid.is_some() && targets[ti].addr == server {
+        if targets[ti].pid.is_some() {
             r.insert("server_cpu_us_per_call".into(), json!(per_call(server_cpu[p])));
         }
         r.insert("first_error".into(), json!(first_error));

@@ -68,7 +68,10 @@ pub fn new_access_key_id(prefix: &str, account_id: &str) -> String {
     let mut bytes = [0u8; 10];
     bytes[..6].copy_from_slice(&head.to_be_bytes()[2..]);
     bytes[6..].copy_from_slice(&random[1..]);
-    format!("{prefix}{}", base32(&bytes))
+    let mut id = String::with_capacity(prefix.len() + 16);
+    id.push_str(prefix);
+    id.push_str(&base32(&bytes));
+    id
 }
 
 /// The account id encoded in an AWS-format access key id (12 digits), if it has one.
