@@ -2,7 +2,7 @@
 //! query strings: never panics, and never accepts a signature it did not compute.
 #![no_main]
 
-use axum::http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use irsa_sts::sigv4::{self, HttpParts};
 use libfuzzer_sys::fuzz_target;
 
