@@ -307,39 +307,36 @@ where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let probe = match request.uri().path() {
-        "/healthz" => Some(probe_reply(StatusCode::OK, "ok\n")),
-        "/readyz" => Some(match state.store.schema_version() {
-            Ok(_) => probe_reply(StatusCode::OK, "ok\n"),
-            Err(_) => probe_reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "state database unavailable\n",
-            ),
-        }),
-        "/metrics" => Some({
+    let path = request.uri().path();
+    if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return query_api(state, request, peer.map(|p| p.ip())).await;
+    }
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = probe_reply(StatusCode::METHOD_NOT_ALLOWED, "");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+        return r;
+    }
+    let mut r = match path {
+        "/metrics" => {
             let mut r = probe_reply(StatusCode::OK, state.metrics.render());
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
             r
-        }),
-        _ => None,
+        }
+        "/readyz" if state.store.schema_version().is_err() => probe_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state database unavailable\n",
+        ),
+        _ => probe_reply(StatusCode::OK, "ok\n"),
     };
-    match probe {
-        Some(r) if request.method() == Method::GET => r,
-        Some(mut r) if request.method() == Method::HEAD => {
-            *r.body_mut() = Full::default();
-            r
-        }
-        Some(_) => {
-            let mut r = probe_reply(StatusCode::METHOD_NOT_ALLOWED, "");
-            r.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
-            r
-        }
-        None => query_api(state, request, peer.map(|p| p.ip())).await,
+    if method == Method::HEAD {
+        *r.body_mut() = Full::default();
     }
+    r
 }
 
 /// A plain-text reply of the probe and metrics paths.

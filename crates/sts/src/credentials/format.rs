@@ -68,10 +68,7 @@ pub fn new_access_key_id(prefix: &str, account_id: &str) -> String {
     let mut bytes = [0u8; 10];
     bytes[..6].copy_from_slice(&head.to_be_bytes()[2..]);
     bytes[6..].copy_from_slice(&random[1..]);
-    let mut id = String::with_capacity(prefix.len() + 16);
-    id.push_str(prefix);
-    id.push_str(&base32(&bytes));
-    id
+    [prefix, &base32(&bytes)].concat()
 }
 
 /// The account id encoded in an AWS-format access key id (12 digits), if it has one.
@@ -116,10 +113,8 @@ pub fn assumed_role_arn(role_arn: &str, session_name: &str) -> String {
     let partition = parts.nth(1).unwrap_or("aws");
     let account = parts.nth(2).unwrap_or_default();
     let role = role_name_from_arn(role_arn);
-    let mut arn = String::with_capacity(
-        30 + partition.len() + account.len() + role.len() + session_name.len(),
-    );
-    for part in [
+    // Joined without `format!`: this runs on every AssumeRole* call.
+    [
         "arn:",
         partition,
         ":sts::",
@@ -128,10 +123,8 @@ pub fn assumed_role_arn(role_arn: &str, session_name: &str) -> String {
         role,
         "/",
         session_name,
-    ] {
-        arn.push_str(part);
-    }
-    arn
+    ]
+    .concat()
 }
 
 /// Seconds since the Unix epoch (0 before it).
