@@ -233,23 +233,8 @@ async fn header_query_and_presigned_forms_verify() {
 #[tokio::test]
 async fn role_sessions_get_what_their_policies_allow() {
     let t = TestServer::start().await;
-    let iam = t.iam();
-    let role = create_role(
-        &iam,
-        "reader",
-        &trust_policy("oidc.example.com", "default:reader"),
-    )
-    .await;
     let allow_get = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetRole","Resource":"arn:aws:iam::123456789012:role/reader"}]}"#;
-    put_role_policy(&iam, "reader", "get", allow_get).await;
-
-    let now = SystemTime::now();
-    let creds = credentials::issue(
-        &t.state.session_key,
-        NewSession::new(role.arn(), role.role_id(), "s1", 900),
-        now,
-    )
-    .unwrap();
+    let (role, creds) = t.role_session("reader", "get", allow_get).await;
     assert!(creds.access_key_id.starts_with("ASIA"));
     let session = t.session_iam(&creds, Some(creds.session_token.clone()));
     let got = session.get_role().role_name("reader").send().await.unwrap();
@@ -273,7 +258,7 @@ async fn role_sessions_get_what_their_policies_allow() {
     let old = credentials::issue(
         &t.state.session_key,
         NewSession::new(role.arn(), role.role_id(), "s2", 900),
-        now - Duration::from_secs(3600),
+        SystemTime::now() - Duration::from_secs(3600),
     )
     .unwrap();
     let expired = t.session_iam(&old, Some(old.session_token.clone()));

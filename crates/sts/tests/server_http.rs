@@ -3,34 +3,18 @@
 
 mod iam_support;
 
-use std::time::SystemTime;
-
 use iam_support::*;
-use irsa_sts::credentials::{self, NewSession};
 
 /// `aws:SourceIp` is the address of the connection the call came in on.
 #[tokio::test]
 async fn source_ip_conditions_see_the_callers_address() {
     let t = TestServer::start().await;
-    let iam = t.iam();
-    let role = create_role(
-        &iam,
-        "netbound",
-        &trust_policy("oidc.example.com", "default:netbound"),
-    )
-    .await;
     let policy = r#"{"Version":"2012-10-17","Statement":[
         {"Effect":"Allow","Action":"iam:GetRole","Resource":"*",
          "Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}},
         {"Effect":"Allow","Action":"iam:ListRoles","Resource":"*",
          "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
-    put_role_policy(&iam, "netbound", "by-network", policy).await;
-    let creds = credentials::issue(
-        &t.state.session_key,
-        NewSession::new(role.arn(), role.role_id(), "s1", 900),
-        SystemTime::now(),
-    )
-    .unwrap();
+    let (_, creds) = t.role_session("netbound", "by-network", policy).await;
     let session = t.session_iam(&creds, Some(creds.session_token.clone()));
     session
         .get_role()

@@ -63,6 +63,31 @@ impl TestServer {
         )
     }
 
+    /// Creates role `name` (trusting a web identity of `default:NAME`), puts `policy` as its
+    /// inline policy `policy_name`, and issues credentials of a 15-minute session `s1`, as
+    /// AssumeRole* would: the role and the credentials.
+    pub async fn role_session(
+        &self,
+        name: &str,
+        policy_name: &str,
+        policy: &str,
+    ) -> (
+        aws_sdk_iam::types::Role,
+        irsa_sts::credentials::TemporaryCredentials,
+    ) {
+        let iam = self.iam();
+        let sa = format!("default:{name}");
+        let role = create_role(&iam, name, &trust_policy("oidc.example.com", &sa)).await;
+        put_role_policy(&iam, name, policy_name, policy).await;
+        let creds = irsa_sts::credentials::issue(
+            &self.state.session_key,
+            irsa_sts::credentials::NewSession::new(role.arn(), role.role_id(), "s1", 900),
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        (role, creds)
+    }
+
     pub async fn stop(self) {
         self.server.shutdown().await.unwrap();
     }
