@@ -87,8 +87,6 @@ JSON
 role=$("$venv/bin/aws" iam create-role --role-name k8s_default_aws-cli \
   --assume-role-policy-document "file://$tmp/trust.json" --query Role.Arn --output text)
 
-# CPU time (user + system) the server process has used so far, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Calls the server has answered so far.
 served() { curl -s "http://127.0.0.1:$STS_PORT/metrics" | awk '/^irsa_sts_request_duration_seconds_count\{service="sts"\}/ {print $2}'; }
 

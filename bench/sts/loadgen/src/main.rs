@@ -15,8 +15,9 @@
 //!   and the bare aws-lc signature check, on T threads.
 //! - `versus --url URL --transport-url URL --role-arn ARN --token-file F
 //!   [--es256-token-file F] [--conns N] [--seconds D] [--warmup W] [--slice S]
-//!   [--server-pid PID]`: the load, the verification ceiling and the transport ceiling in
-//!   alternating slices of one run (see `versus.rs`); prints one JSON object.
+//!   [--server-pid PID] [--transport-pid PID]`: the load, the verification ceiling and the
+//!   transport ceiling in alternating slices of one run (see `versus.rs`); prints one JSON
+//!   object.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -389,7 +390,6 @@ fn verify(args: &[String]) {
     println!("{}", serde_json::Value::Object(out));
 }
 
-/// CPU time (user + system) of this process so far, in seconds.
 /// CPU time (user + system) of this process, or of process `pid`, in seconds.
 fn cpu_seconds(pid: Option<u32>) -> f64 {
     let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));

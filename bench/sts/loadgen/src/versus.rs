@@ -105,6 +105,10 @@ pub async fn versus(args: &[String]) {
     // RS256 checks, RS256 load, ES256 checks, ES256 load (when asked), transport.
     let mut phases = vec![Phase::Verify(0), Phase::Verify(1), Phase::Load(0), Phase::Verify(2), Phase::Verify(3)];
     phases.extend((1..targets.len()).map(Phase::Load));
+    // The phase of each target's load.
+    let load_phase: Vec<usize> = (0..targets.len())
+        .map(|ti| phases.iter().position(|ph| matches!(ph, Phase::Load(t) if *t == ti)).unwrap())
+        .collect();
     let clock = Clock { start: Instant::now() + Duration::from_millis(200), slice, phases: phases.len() };
     let cycle = slice.mul_f64(phases.len() as f64);
     let whole_cycles = |secs: f64| (secs / cycle.as_secs_f64()).ceil().max(1.0) as u64;
@@ -144,7 +148,7 @@ pub async fn versus(args: &[String]) {
     // Load: `conns` connections per target, busy only in that target's slices.
     let mut tasks = Vec::new();
     for (ti, target) in targets.iter().enumerate() {
-        let p = phases.iter().position(|ph| matches!(ph, Phase::Load(t) if *t == ti)).unwrap();
+        let p = load_phase[ti];
         for _ in 0..conns {
             let (addr, request) = (target.addr, target.request.clone());
             tasks.push((ti, tokio::spawn(async move {
@@ -233,7 +237,7 @@ pub async fn versus(args: &[String]) {
     for (ti, (mut lat, errors, first_error)) in results.into_iter().enumerate() {
         lat.sort_unstable();
         let pct = |q: f64| lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
-        let p = phases.iter().position(|ph| matches!(ph, Phase::Load(t) if *t == ti)).unwrap();
+        let p = load_phase[ti];
         let per_call = |cpu: f64| (cpu * 1e6 / lat.len().max(1) as f64 * 10.0).round() / 10.0;
         let mut r: serde_json::Map<String, Value> = serde_json::Map::new();
         r.insert("ok".into(), json!(lat.len()));
