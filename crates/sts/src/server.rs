@@ -396,10 +396,13 @@ where
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("x-amzn-RequestId", v);
+        h.insert(REQUEST_ID_HEADER, v);
     }
     response
 }
+
+/// `x-amzn-RequestId` (header names are case-insensitive; HTTP/1.1 writes them lower-case).
+const REQUEST_ID_HEADER: http::HeaderName = http::HeaderName::from_static("x-amzn-requestid");
 
 /// Runs a handler that uses SQLite on tokio's blocking pool.
 pub(crate) async fn run_blocking(

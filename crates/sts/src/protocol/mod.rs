@@ -69,15 +69,23 @@ impl QueryRequest {
     /// Body parameters win over query parameters of the same name.
     pub fn parse(query: Option<&str>, form_body: Option<&[u8]>) -> Result<QueryRequest, AwsError> {
         let mut params = BTreeMap::new();
+        let (mut action, mut version) = (None, None);
         for input in [form_body, query.map(str::as_bytes)].into_iter().flatten() {
             for (name, value) in form_pair_slices(input) {
-                params
-                    .entry(form_decode(name))
-                    .or_insert_with(|| form_decode(value));
+                let name = form_decode(name);
+                // `Action` and `Version` go to their fields, never through the map.
+                let slot = match name.as_str() {
+                    "Action" => &mut action,
+                    "Version" => &mut version,
+                    _ => {
+                        params.entry(name).or_insert_with(|| form_decode(value));
+                        continue;
+                    }
+                };
+                slot.get_or_insert_with(|| form_decode(value));
             }
         }
-        let action = params.remove("Action").unwrap_or_default();
-        let version = params.remove("Version").unwrap_or_default();
+        let (action, version) = (action.unwrap_or_default(), version.unwrap_or_default());
         if action.is_empty() {
             return Err(AwsError::missing_action());
         }

@@ -60,7 +60,12 @@ pub async fn assume_role_with_web_identity(
     let token_param = request.required("WebIdentityToken")?;
     let mut v = Violations::new();
     let token = token_param.trim_matches(|c: char| c.is_ascii_whitespace());
-    let token_len = token.chars().count();
+    // AWS counts characters; a byte length within the bounds needs no count (a character
+    // is one to four bytes).
+    let token_len = match token.len() {
+        n @ 16..=20000 => n,
+        _ => token.chars().count(),
+    };
     if token_len < 4 {
         v.add(
             "webIdentityToken",
@@ -111,9 +116,10 @@ pub async fn assume_role_with_web_identity(
         )
     })?;
 
-    // 4. Required claims.
-    for claim in ["aud", "sub", "exp"] {
-        if claims.get(claim).is_none_or(Value::is_null) {
+    // 4. Required claims (each looked up once).
+    let (aud, sub) = (claims.get("aud"), claims.get("sub"));
+    for (claim, value) in [("aud", aud), ("sub", sub), ("exp", claims.get("exp"))] {
+        if value.is_none_or(Value::is_null) {
             return Err(refuse(
                 ctx,
                 "missing claim",
@@ -121,7 +127,7 @@ pub async fn assume_role_with_web_identity(
             ));
         }
     }
-    let Some(subject) = claims.get("sub").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(subject) = sub.and_then(Value::as_str).map(str::to_owned) else {
         return Err(refuse(
             ctx,
             "sub is not a string",
@@ -130,11 +136,11 @@ pub async fn assume_role_with_web_identity(
     };
 
     // 5. Audience.
-    let audiences = audiences(claims);
+    let audiences = audiences(aud);
     let Some(audience) = audiences
         .iter()
-        .find(|a| provider.client_ids.contains(a))
-        .cloned()
+        .find(|a| provider.client_ids.iter().any(|id| id == *a))
+        .map(|a| (*a).to_owned())
     else {
         return Err(refuse(
             ctx,
@@ -229,25 +235,31 @@ pub async fn assume_role_with_web_identity(
         &params,
         source_identity.as_deref(),
     );
-    let principal = Principal::Federated(provider.arn.clone());
-    let mut actions = vec!["sts:AssumeRoleWithWebIdentity"];
-    if source_identity.is_some() {
-        actions.push("sts:SetSourceIdentity");
-    }
-    for action in actions {
-        let req =
-            Request::new(principal.clone(), action, role.arn.clone()).with_context(context.clone());
-        let evaluation = evaluate(set, &req);
-        if !evaluation.is_allowed() {
-            return Err(refuse(
-                ctx,
-                &format!(
-                    "trust policy of {} does not allow {action} ({:?})",
-                    role.arn, evaluation.decision
-                ),
-                AwsError::access_denied(NOT_AUTHORIZED),
-            ));
+    // One request for both checks: the second (a source identity) only changes the action.
+    let mut req = Request::new(
+        Principal::Federated(provider.arn.clone()),
+        "sts:AssumeRoleWithWebIdentity",
+        role.arn.as_str(),
+    )
+    .with_context(context);
+    let allowed = |req: &Request| {
+        let evaluation = evaluate(set, req);
+        if evaluation.is_allowed() {
+            return Ok(());
         }
+        Err(refuse(
+            ctx,
+            &format!(
+                "trust policy of {} does not allow {} ({:?})",
+                role.arn, req.action, evaluation.decision
+            ),
+            AwsError::access_denied(NOT_AUTHORIZED),
+        ))
+    };
+    allowed(&req)?;
+    if source_identity.is_some() {
+        req.action = "sts:SetSourceIdentity".to_owned();
+        allowed(&req)?;
     }
 
     // 9. Duration.
@@ -328,15 +340,11 @@ async fn find_provider(
         .map_err(internal)
 }
 
-/// `aud` as a list (a string or an array of strings).
-fn audiences(claims: &Value) -> Vec<String> {
-    match claims.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
+/// The `aud` claim as a list (a string or an array of strings).
+fn audiences(aud: Option<&Value>) -> Vec<&str> {
+    match aud {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     }
 }
