@@ -1,5 +1,7 @@
 //! The request context: condition keys (case-insensitive) with one or many values.
 
+use std::borrow::Cow;
+
 /// Request context keys and values. Keys are case-insensitive (`aws:SourceIp` ≡
 /// `AWS:sourceip`); each key has one value or a list of values (multi-valued keys such
 /// as `aws:TagKeys` or `<issuer>:amr`).
@@ -11,7 +13,24 @@
 /// with the same values, whatever the order.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
-    entries: Vec<(String, Vec<String>)>,
+    /// (lower-cased key, values). Keys named in code are stored without a copy.
+    entries: Vec<(Cow<'static, str>, Values)>,
+}
+
+/// The values of one key: most keys have exactly one, which needs no list of its own.
+#[derive(Debug, Clone)]
+enum Values {
+    One([String; 1]),
+    Many(Vec<String>),
+}
+
+impl Values {
+    fn as_slice(&self) -> &[String] {
+        match self {
+            Values::One(v) => v,
+            Values::Many(v) => v,
+        }
+    }
 }
 
 impl PartialEq for Context {
@@ -55,9 +74,34 @@ impl Context {
         self
     }
 
+    /// Builder: [`Context::set_key`].
+    pub fn with_key(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Context {
+        self.set_key(key, value);
+        self
+    }
+
     /// Sets `key` to a single value.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        self.insert(key, vec![value.into()]);
+        self.insert(key, Values::One([value.into()]));
+    }
+
+    /// [`Context::set`] without copying the key: a `&'static str` already in lower case is
+    /// kept as is, a `String` is lower-cased in place (the keys every request carries are
+    /// set this way).
+    pub fn set_key(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        let mut key = key.into();
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            key.to_mut().make_ascii_lowercase();
+        }
+        let values = Values::One([value.into()]);
+        match self.position(&key) {
+            Some(i) => self.entries[i].1 = values,
+            None => self.entries.push((key, values)),
+        }
     }
 
     /// Sets `key` to a list of values.
@@ -66,13 +110,18 @@ impl Context {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.insert(key, values.into_iter().map(Into::into).collect());
+        self.insert(
+            key,
+            Values::Many(values.into_iter().map(Into::into).collect()),
+        );
     }
 
-    fn insert(&mut self, key: &str, values: Vec<String>) {
+    fn insert(&mut self, key: &str, values: Values) {
         match self.position(key) {
             Some(i) => self.entries[i].1 = values,
-            None => self.entries.push((key.to_ascii_lowercase(), values)),
+            None => self
+                .entries
+                .push((Cow::Owned(key.to_ascii_lowercase()), values)),
         }
     }
 
@@ -110,7 +159,7 @@ impl Context {
 
     /// Iterates over (lower-cased key, values), in the order the keys were first set.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_slice()))
     }
 }
 
@@ -136,6 +185,35 @@ mod tests {
         assert_eq!(c.values("aws:sourceip").unwrap(), ["10.0.0.2"]);
         c.remove("Aws:SourceIP");
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn keys_set_without_a_copy_are_the_same_keys_as_any_other() {
+        let mut c = Context::new()
+            .with_key("aws:sourceip", "10.0.0.1")
+            .with_key("aws:CurrentTime", "2026-01-01T00:00:00Z")
+            .with_key(
+                String::from("Issuer.Example:Sub"),
+                "system:serviceaccount:a:b",
+            );
+        assert_eq!(c.values("AWS:SourceIp").unwrap(), ["10.0.0.1"]);
+        assert_eq!(c.get("aws:currenttime").unwrap(), ["2026-01-01T00:00:00Z"]);
+        c.set("AWS:SOURCEIP", "10.0.0.2");
+        c.set_key("aws:currenttime", "2027-01-01T00:00:00Z");
+        assert_eq!(c.iter().count(), 3);
+        assert_eq!(
+            c.get("issuer.example:sub").unwrap(),
+            ["system:serviceaccount:a:b"]
+        );
+        assert_eq!(c.values("aws:sourceip").unwrap(), ["10.0.0.2"]);
+        assert_eq!(
+            c,
+            Context::new()
+                .with("aws:CurrentTime", "2027-01-01T00:00:00Z")
+                .with("aws:SourceIp", "10.0.0.2")
+                .with("issuer.example:SUB", "system:serviceaccount:a:b")
+        );
+        assert!(c.iter().all(|(k, _)| k == k.to_ascii_lowercase()));
     }
 
     #[test]

@@ -9,10 +9,12 @@
 //!   source identity, web identity facts). Any replica that holds the same
 //!   [`SessionKey`] can open it; there is no shared session table.
 //!
-//! Token layout (before base64): `"IRS1"` (version) ‖ key id (4 bytes, a SHA-256
+//! Token layout (before base64): `"IRS2"` (version) ‖ key id (4 bytes, a SHA-256
 //! prefix of the key, so a wrong key is told apart from a tampered token) ‖ nonce
-//! (12 random bytes) ‖ AES-256-GCM(JSON claims) ‖ tag. The version and key id are
-//! authenticated as associated data.
+//! (12 random bytes) ‖ AES-256-GCM(claims) ‖ tag. The version and key id are
+//! authenticated as associated data. Version 2 carries the claims in a compact binary
+//! layout (see `encoding.rs`); tokens of version 1 (`"IRS1"`, JSON claims), issued by
+//! earlier releases, are still opened until they expire.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -32,6 +34,7 @@
 //! assert_eq!(claims.assumed_role_arn(), "arn:aws:sts::123456789012:assumed-role/reader/my-session");
 //! ```
 
+mod encoding;
 mod format;
 
 use std::fmt;
@@ -47,8 +50,10 @@ pub use format::{
     new_secret_access_key, new_unique_id, role_name_from_arn, unix_seconds,
 };
 
-/// Version marker at the start of every session token.
-const MAGIC: &[u8; 4] = b"IRS1";
+/// Version marker of the tokens this server issues: claims in the binary layout.
+const VERSION_BINARY: &[u8; 4] = b"IRS2";
+/// Version marker of earlier releases' tokens: JSON claims (opened, no longer issued).
+const VERSION_JSON: &[u8; 4] = b"IRS1";
 /// Bytes of the key id that follows the version marker.
 const KEY_ID_LEN: usize = 4;
 /// Upper bound of an accepted token (base64 text), far above any token we issue.
@@ -335,12 +340,13 @@ pub fn issue(
 /// Seals claims into a token as [`issue`] does (exposed for tests and tooling that need
 /// a token with chosen keys or times).
 pub fn seal(key: &SessionKey, claims: &SessionClaims) -> Result<String, CredentialError> {
-    // Sized for the usual claims (about 400 bytes) and the tag, so it does not regrow.
-    let mut buf = Vec::with_capacity(768);
-    serde_json::to_writer(&mut buf, claims).map_err(|_| CredentialError::Seal("claims"))?;
+    // Sized for the usual claims (about 300 bytes) and the tag, so it does not regrow.
+    let mut buf = Vec::with_capacity(512);
+    encoding::encode(claims, &mut buf)
+        .map_err(|_| CredentialError::Seal("a claim is longer than 65,535 bytes"))?;
     let mut nonce = [0u8; NONCE_LEN];
     format::fill_random(&mut nonce);
-    let aad = header(key);
+    let aad = header(key, VERSION_BINARY);
     key.key
         .seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
@@ -402,11 +408,16 @@ pub fn open_ignoring_expiry(
     let mut raw = STANDARD
         .decode(token)
         .map_err(|_| CredentialError::Invalid)?;
-    let head = MAGIC.len() + KEY_ID_LEN;
+    let head = VERSION_BINARY.len() + KEY_ID_LEN;
     if raw.len() < head + NONCE_LEN + AES_256_GCM.tag_len() {
         return Err(CredentialError::Invalid);
     }
-    let aad = header(key);
+    let version = match &raw[..4] {
+        v if v == VERSION_BINARY => VERSION_BINARY,
+        v if v == VERSION_JSON => VERSION_JSON,
+        _ => return Err(CredentialError::Invalid),
+    };
+    let aad = header(key, version);
     if raw[..head] != aad[..] {
         return Err(CredentialError::Invalid);
     }
@@ -417,12 +428,17 @@ pub fn open_ignoring_expiry(
         .key
         .open_in_place(nonce, Aad::from(&aad), sealed)
         .map_err(|_| CredentialError::Invalid)?;
-    serde_json::from_slice(plain).map_err(|_| CredentialError::Invalid)
+    if version == VERSION_BINARY {
+        encoding::decode(plain).ok_or(CredentialError::Invalid)
+    } else {
+        serde_json::from_slice(plain).map_err(|_| CredentialError::Invalid)
+    }
 }
 
-fn header(key: &SessionKey) -> [u8; 8] {
+/// The associated data: the version marker and the key id.
+fn header(key: &SessionKey, version: &[u8; 4]) -> [u8; 8] {
     let mut aad = [0u8; 8];
-    aad[..4].copy_from_slice(MAGIC);
+    aad[..4].copy_from_slice(version);
     aad[4..].copy_from_slice(&key.id);
     aad
 }

@@ -103,15 +103,16 @@ fn unix_now(ctx: &CallerContext) -> i64 {
 fn global_context(ctx: &CallerContext) -> Context {
     let now = unix_now(ctx);
     // Room for the keys the actions add (eight for a web-identity trust check).
+    // Keys in lower case (condition keys are case-insensitive): stored without a copy.
     let mut c = Context::with_capacity(12)
-        .with(
-            "aws:CurrentTime",
+        .with_key(
+            "aws:currenttime",
             crate::credentials::iso8601(u64::try_from(now).unwrap_or(0)),
         )
-        .with("aws:EpochTime", now.to_string())
-        .with("aws:SecureTransport", "false");
+        .with_key("aws:epochtime", now.to_string())
+        .with_key("aws:securetransport", "false");
     if let Some(ip) = ctx.source_ip {
-        c.set("aws:SourceIp", ip.to_string());
+        c.set_key("aws:sourceip", ip.to_string());
     }
     c
 }

@@ -123,6 +123,53 @@ fn any_flipped_bit_is_invalid() {
     }
 }
 
+/// A token in the layout of earlier releases: `IRS1`, JSON claims.
+fn version_1_token(key: &SessionKey, claims: &SessionClaims) -> String {
+    let mut buf = serde_json::to_vec(claims).unwrap();
+    let nonce = [7u8; NONCE_LEN];
+    let aad = header(key, VERSION_JSON);
+    key.key
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad),
+            &mut buf,
+        )
+        .unwrap();
+    STANDARD.encode([&aad[..], &nonce, &buf].concat())
+}
+
+#[test]
+fn tokens_of_earlier_releases_still_open() {
+    let key = SessionKey::generate();
+    let creds = issue(&key, session(), at(100)).unwrap();
+    assert!(
+        STANDARD
+            .decode(&creds.session_token)
+            .unwrap()
+            .starts_with(b"IRS2")
+    );
+    let old = version_1_token(&key, &creds.claims);
+    assert_eq!(open(&key, &old, at(101)), Ok(creds.claims.clone()));
+    assert_eq!(
+        open(&key, &old, at(3700)),
+        Err(CredentialError::Expired { expired_at: 3700 })
+    );
+    assert_eq!(
+        open(&SessionKey::generate(), &old, at(101)),
+        Err(CredentialError::Invalid)
+    );
+    // The version is authenticated: relabelling either kind as the other is refused.
+    for (token, other) in [(&old, b"IRS2"), (&creds.session_token, b"IRS1")] {
+        let mut raw = STANDARD.decode(token).unwrap();
+        raw[..4].copy_from_slice(other);
+        let relabelled = STANDARD.encode(&raw);
+        assert_eq!(
+            open(&key, &relabelled, at(101)),
+            Err(CredentialError::Invalid)
+        );
+    }
+}
+
 #[test]
 fn open_for_checks_the_access_key_id() {
     let key = SessionKey::generate();

@@ -363,22 +363,22 @@ fn trust_context(
     // `<issuer host/path>:<claim>` (built without `format!`: this runs on every call).
     let issuer_key = |claim: &str| [provider.url.as_str(), ":", claim].concat();
     let mut c = super::global_context(ctx)
-        .with(&issuer_key("sub"), subject)
-        .with(&issuer_key("aud"), audience)
-        .with("aws:FederatedProvider", provider.arn.clone())
-        .with("sts:RoleSessionName", params.session_name.clone());
+        .with_key(issuer_key("sub"), subject)
+        .with_key(issuer_key("aud"), audience)
+        .with_key("aws:federatedprovider", provider.arn.clone())
+        .with_key("sts:rolesessionname", params.session_name.clone());
     match claims.get("amr") {
-        Some(Value::String(s)) => c.set(&issuer_key("amr"), s.clone()),
+        Some(Value::String(s)) => c.set_key(issuer_key("amr"), s.clone()),
         Some(Value::Array(items)) => {
             c.set_values(&issuer_key("amr"), items.iter().filter_map(Value::as_str));
         }
         _ => {}
     }
     if let Some(azp) = claims.get("azp").and_then(Value::as_str) {
-        c.set(&issuer_key("azp"), azp);
+        c.set_key(issuer_key("azp"), azp);
     }
     if let Some(si) = source_identity {
-        c.set("sts:SourceIdentity", si);
+        c.set_key("sts:sourceidentity", si);
     }
     c
 }
