@@ -54,46 +54,105 @@ impl Service {
 }
 
 /// A parsed Query API request: `Action`, `Version` and every other parameter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Parameters are kept in the order they came (body first, then query string); a lookup
+/// finds the first occurrence of a name. Names and values that needed no decoding (no `%`
+/// or `+`, valid UTF-8: an ARN, a token) are slices of one copy of the request text, not
+/// strings of their own.
+#[derive(Clone, Default)]
 pub struct QueryRequest {
     /// The `Action` parameter.
     pub action: String,
     /// The `Version` parameter (empty when absent).
     pub version: String,
-    /// All parameters except `Action` and `Version`. The first occurrence of a name wins.
-    pub params: BTreeMap<String, String>,
+    /// The form body and query string, when valid UTF-8, one after the other.
+    text: String,
+    /// Every parameter except `Action` and `Version`, duplicates included.
+    params: Vec<(Text, Text)>,
 }
+
+/// A parameter name or value.
+#[derive(Debug, Clone)]
+enum Text {
+    /// `text[start..end]`.
+    Span(usize, usize),
+    /// Decoded from `%XX`/`+` escapes, or from input that is not UTF-8.
+    Owned(String),
+}
+
+impl std::fmt::Debug for QueryRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: values carry tokens and policies.
+        f.debug_struct("QueryRequest")
+            .field("action", &self.action)
+            .field("version", &self.version)
+            .field(
+                "params",
+                &self.unique_pairs().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl PartialEq for QueryRequest {
+    /// Same action, version and parameters (first occurrence of each name).
+    fn eq(&self, other: &QueryRequest) -> bool {
+        fn params(r: &QueryRequest) -> BTreeMap<&str, &str> {
+            r.unique_pairs().collect()
+        }
+        self.action == other.action
+            && self.version == other.version
+            && params(self) == params(other)
+    }
+}
+
+impl Eq for QueryRequest {}
 
 impl QueryRequest {
     /// Parses parameters from the URL query string and (for form posts) the body.
     /// Body parameters win over query parameters of the same name.
     pub fn parse(query: Option<&str>, form_body: Option<&[u8]>) -> Result<QueryRequest, AwsError> {
-        let mut params = BTreeMap::new();
+        let mut r = QueryRequest::default();
         let (mut action, mut version) = (None, None);
         for input in [form_body, query.map(str::as_bytes)].into_iter().flatten() {
+            // Where `input` starts in `text`, when it is valid UTF-8 (then its pieces without
+            // escapes are slices of it); otherwise every piece is decoded on its own.
+            let base = std::str::from_utf8(input).ok().map(|s| {
+                let base = r.text.len();
+                r.text.push_str(s);
+                base
+            });
+            let text = |piece: &[u8]| match base {
+                Some(base) if !has_escapes(piece) => {
+                    // `piece` is a sub-slice of `input`: its offset is the address difference.
+                    let start = base + (piece.as_ptr() as usize - input.as_ptr() as usize);
+                    Text::Span(start, start + piece.len())
+                }
+                _ => Text::Owned(form_decode(piece)),
+            };
             for (name, value) in form_pair_slices(input) {
-                let name = form_decode(name);
-                // `Action` and `Version` go to their fields, never through the map.
-                let slot = match name.as_str() {
+                let name = text(name);
+                // `Action` and `Version` go to their fields, never into the list.
+                let slot = match r.resolve(&name) {
                     "Action" => &mut action,
                     "Version" => &mut version,
                     _ => {
-                        params.entry(name).or_insert_with(|| form_decode(value));
+                        r.params.push((name, text(value)));
                         continue;
                     }
                 };
-                slot.get_or_insert_with(|| form_decode(value));
+                if slot.is_none() {
+                    *slot = Some(r.resolve(&text(value)).to_owned());
+                }
             }
         }
         let (action, version) = (action.unwrap_or_default(), version.unwrap_or_default());
         if action.is_empty() {
             return Err(AwsError::missing_action());
         }
-        Ok(QueryRequest {
-            action,
-            version,
-            params,
-        })
+        r.action = action;
+        r.version = version;
+        Ok(r)
     }
 
     /// Builds a request from parts (tests, in-process callers).
@@ -105,11 +164,41 @@ impl QueryRequest {
         QueryRequest {
             action: action.to_owned(),
             version: version.to_owned(),
+            text: String::new(),
             params: params
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .map(|(k, v)| (Text::Owned(k.to_owned()), Text::Owned(v.to_owned())))
                 .collect(),
         }
+    }
+
+    fn resolve<'a>(&'a self, t: &'a Text) -> &'a str {
+        match t {
+            Text::Span(start, end) => &self.text[*start..*end],
+            Text::Owned(s) => s,
+        }
+    }
+
+    /// Every (name, value), in order, duplicates included.
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params
+            .iter()
+            .map(|(k, v)| (self.resolve(k), self.resolve(v)))
+    }
+
+    /// The first (name, value) of each name that starts with `prefix`, in order.
+    fn unique_pairs_with<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let mut seen = std::collections::HashSet::new();
+        self.pairs()
+            .filter(move |(k, _)| k.starts_with(prefix) && seen.insert(*k))
+    }
+
+    /// The first (name, value) of each name, in order.
+    fn unique_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.unique_pairs_with("")
     }
 
     /// A required parameter. Absent → AWS's `Value null at 'name' ... Member must not be null`.
@@ -124,7 +213,7 @@ impl QueryRequest {
 
     /// An optional parameter.
     pub fn optional(&self, name: &str) -> Option<&str> {
-        self.params.get(name).map(String::as_str)
+        self.pairs().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// An optional integer parameter; a non-integer is a `ValidationError`.
@@ -156,9 +245,8 @@ impl QueryRequest {
     /// A list of strings encoded as `Name.member.1`, `Name.member.2`, ... ordered by index.
     pub fn list(&self, name: &str) -> Vec<String> {
         let prefix = format!("{name}.member.");
-        let mut items: Vec<(u32, &String)> = self
-            .params
-            .iter()
+        let mut items: Vec<(u32, &str)> = self
+            .unique_pairs_with(&prefix)
             .filter_map(|(k, v)| {
                 k.strip_prefix(&prefix)
                     .and_then(|n| n.parse::<u32>().ok())
@@ -166,20 +254,21 @@ impl QueryRequest {
             })
             .collect();
         items.sort_by_key(|(n, _)| *n);
-        items.into_iter().map(|(_, v)| v.clone()).collect()
+        items.into_iter().map(|(_, v)| v.to_owned()).collect()
     }
 
     /// True when the list parameter was sent at all (even empty: botocore sends `Name=`).
     pub fn has_list(&self, name: &str) -> bool {
         let prefix = format!("{name}.member.");
-        self.params.contains_key(name) || self.params.keys().any(|k| k.starts_with(&prefix))
+        self.pairs()
+            .any(|(k, _)| k == name || k.starts_with(&prefix))
     }
 
     /// A list of structures encoded as `Name.member.N.Field`, ordered by index; each map holds
     /// the fields of one member (e.g. `Tags.member.1.Key` → `{"Key": ..}`).
     pub fn struct_list(&self, name: &str) -> Vec<BTreeMap<String, String>> {
         let mut by_index: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
-        for (k, v) in &self.params {
+        for (k, v) in self.unique_pairs_with(name) {
             let Some(rest) = k
                 .strip_prefix(name)
                 .and_then(|r| r.strip_prefix(".member."))
@@ -193,7 +282,7 @@ impl QueryRequest {
             by_index
                 .entry(n)
                 .or_default()
-                .insert(field.to_owned(), v.clone());
+                .insert(field.to_owned(), v.to_owned());
         }
         by_index.into_values().collect()
     }
@@ -365,6 +454,46 @@ mod tests {
         assert!(!a.bytes().any(|c| c.is_ascii_uppercase()));
         assert_eq!(&groups[2][..1], "4");
         assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"));
+    }
+
+    #[test]
+    fn the_first_of_duplicate_names_wins_everywhere() {
+        let body = b"Action=ListRoles&Action=Other&L.member.1=a&L.member.1=b&L.member.01=c\
+&T.member.1.Key=k&T.member.1.Key=k2&T.member.1.Value=v&Name=n%31&Name=n2";
+        let q = QueryRequest::parse(Some("Name=n3&Q=q+1"), Some(body)).unwrap();
+        assert_eq!(q.action, "ListRoles");
+        assert_eq!(q.optional("Name"), Some("n1"));
+        assert_eq!(q.optional("Q"), Some("q 1"));
+        // `L.member.1` once (its first value), `L.member.01` is another name of index 1.
+        assert_eq!(q.list("L"), ["a", "c"]);
+        assert_eq!(q.tags("T"), vec![("k".to_owned(), "v".to_owned())]);
+        assert!(q.has_list("L") && q.has_list("T") && !q.has_list("M"));
+        assert_eq!(
+            q,
+            QueryRequest::new(
+                "ListRoles",
+                "",
+                [
+                    ("L.member.1", "a"),
+                    ("L.member.01", "c"),
+                    ("T.member.1.Key", "k"),
+                    ("T.member.1.Value", "v"),
+                    ("Name", "n1"),
+                    ("Q", "q 1"),
+                ]
+            )
+        );
+        assert!(!format!("{q:?}").contains("n1"), "values stay out of Debug");
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_decoded_piece_by_piece() {
+        let body = b"Action=X&Raw=a\xffb&Ok=plain&Esc=%C3%A9";
+        let q = QueryRequest::parse(Some("Ok=ignored&More=m"), Some(body)).unwrap();
+        assert_eq!(q.optional("Raw"), Some("a\u{FFFD}b"));
+        assert_eq!(q.optional("Ok"), Some("plain"));
+        assert_eq!(q.optional("Esc"), Some("é"));
+        assert_eq!(q.optional("More"), Some("m"));
     }
 
     #[test]
