@@ -155,7 +155,7 @@ struct RawClient {
 }
 
 impl RawClient {
-    /// Sends `req`; returns the status and body.
+    /// Sends `req`; returns the status and, unless it is 200, the body.
     async fn call(&mut self, req: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
         use tokio::io::AsyncWriteExt;
         for attempt in 0..2 {
@@ -189,14 +189,19 @@ impl RawClient {
     }
 }
 
-/// Reads one response from `tcp` (bytes past it stay in `buf`); returns (status, body, keep-alive).
+/// Reads one response from `tcp` (bytes past it stay in `buf`); returns (status, body, keep-alive),
+/// the body empty for a 200 with a `content-length`.
 async fn read_response(tcp: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, Vec<u8>, bool)> {
     use tokio::io::AsyncReadExt;
     let eof = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+    // The end of the head, searched only in bytes not searched before (less the 3 that may
+    // start a `\r\n\r\n` split across reads).
+    let mut searched = 0;
     let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        if let Some(i) = memchr::memmem::find(&buf[searched..], b"\r\n\r\n") {
+            break searched + i + 4;
         }
+        searched = buf.len().saturating_sub(3);
         if tcp.read_buf(buf).await? == 0 {
             return Err(eof());
         }
@@ -223,7 +228,8 @@ async fn read_response(tcp: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> st
                     return Err(eof());
                 }
             }
-            let body = buf[head_end..head_end + n].to_vec();
+            // Only a refusal's body is shown; a 200's is not copied.
+            let body = if status == 200 { Vec::new() } else { buf[head_end..head_end + n].to_vec() };
             buf.drain(..head_end + n);
             Ok((status, body, keep))
         }
