@@ -116,8 +116,8 @@ fn needs_care(b: u8) -> bool {
 
 /// Whether any byte of `bytes` [`needs_care`]. Checked 32 bytes at a time without an early
 /// exit inside a chunk, which the compiler turns into vector compares: a session token
-/// (~700 bytes, checked on every call) costs a few dozen instructions instead of several
-/// per byte.
+/// (several hundred bytes, checked on every AssumeRole* call) costs a few instructions per
+/// 32 bytes instead of several per byte.
 fn any_needs_care(bytes: &[u8]) -> bool {
     let chunk_needs_care = |chunk: &[u8]| chunk.iter().fold(false, |acc, &b| acc | needs_care(b));
     let mut chunks = bytes.chunks_exact(32);
