@@ -86,7 +86,7 @@ impl Context {
 
     /// Sets `key` to a single value.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        self.insert(key, Values::One([value.into()]));
+        self.set_key(key.to_owned(), value);
     }
 
     /// [`Context::set`] without copying the key: a `&'static str` already in lower case is

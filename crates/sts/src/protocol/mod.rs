@@ -123,6 +123,8 @@ impl QueryRequest {
                 base
             });
             let text = |piece: &[u8]| match base {
+                // An empty value (`Name` without `=`) may not point into `input` at all.
+                _ if piece.is_empty() => Text::Owned(String::new()),
                 Some(base) if !has_escapes(piece) => {
                     // `piece` is a sub-slice of `input`: its offset is the address difference.
                     let start = base + (piece.as_ptr() as usize - input.as_ptr() as usize);
@@ -484,6 +486,63 @@ mod tests {
             )
         );
         assert!(!format!("{q:?}").contains("n1"), "values stay out of Debug");
+    }
+
+    #[test]
+    fn parameters_agree_with_a_plain_decode_of_every_pair() {
+        // Random bodies and query strings over separators, escapes and non-UTF-8 bytes; the
+        // reference decodes every pair to strings and keeps the first of each name.
+        let alphabet = b"ANab=&+%%0aAfF9\xc3\xa9\xff ";
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut random = |len: u64| -> Vec<u8> {
+                let len = next() % len;
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect()
+            };
+            let body = [b"Action=A&".to_vec(), random(40)].concat();
+            let query = String::from_utf8_lossy(&random(16)).into_owned();
+            let q = QueryRequest::parse(Some(&query), Some(&body)).unwrap();
+            let mut first = BTreeMap::new();
+            for (k, v) in form_pairs(&body)
+                .into_iter()
+                .chain(form_pairs(query.as_bytes()))
+            {
+                first.entry(k).or_insert(v);
+            }
+            assert_eq!(q.action, first["Action"]);
+            assert_eq!(q.version, first.get("Version").cloned().unwrap_or_default());
+            for (k, v) in &first {
+                if k != "Action" && k != "Version" {
+                    assert_eq!(
+                        q.optional(k),
+                        Some(v.as_str()),
+                        "{k:?} in {body:?} {query:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_without_a_value_and_empty_values_are_empty_strings() {
+        for body in [
+            &b"Action=X&Flag&Other=1&Empty=&Last"[..],
+            b"Flag&Action=X&Empty=&Other=1&Last=",
+        ] {
+            let q = QueryRequest::parse(Some("Q&R="), Some(body)).unwrap();
+            for name in ["Flag", "Empty", "Last", "Q", "R"] {
+                assert_eq!(q.optional(name), Some(""), "{name}");
+            }
+            assert_eq!(q.optional("Other"), Some("1"));
+        }
     }
 
     #[test]
