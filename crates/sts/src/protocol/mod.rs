@@ -358,28 +358,31 @@ fn form_decode(input: &[u8]) -> String {
     }
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let b = input[i];
-        let escaped = match (b, input.get(i + 1), input.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| h << 4 | l),
+    let mut rest = input;
+    // Runs without `%` or `+` (most of an ARN) are copied whole, found by memchr.
+    while let Some(i) = memchr::memchr2(b'%', b'+', rest) {
+        out.extend_from_slice(&rest[..i]);
+        let escaped = match rest.get(i + 1..i + 3) {
+            Some(&[h, l]) if rest[i] == b'%' => hex(h).zip(hex(l)).map(|(h, l)| h << 4 | l),
             _ => None,
         };
-        match (b, escaped) {
+        match (rest[i], escaped) {
             (_, Some(decoded)) => {
                 out.push(decoded);
-                i += 3;
+                rest = &rest[i + 3..];
             }
             (b'+', None) => {
                 out.push(b' ');
-                i += 1;
+                rest = &rest[i + 1..];
             }
+            // A `%` without two hex digits stays as it is.
             (b, None) => {
                 out.push(b);
-                i += 1;
+                rest = &rest[i + 1..];
             }
         }
     }
+    out.extend_from_slice(rest);
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 

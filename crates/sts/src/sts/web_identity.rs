@@ -96,10 +96,11 @@ pub async fn assume_role_with_web_identity(
     // Decoded once: read here for routing, verified below without a second decode.
     let decoded = irsa_jose::decode(token)
         .map_err(|e| refuse(ctx, &e.to_string(), invalid_token(INVALID_TOKEN)))?;
-    let (header, claims) = (decoded.header(), decoded.claims());
+    let header = decoded.header();
+    let claims = ClaimRefs::of(decoded.claims());
 
     // 3. Provider for `iss` in the role's account.
-    let Some(iss) = claims.get("iss").and_then(Value::as_str) else {
+    let Some(iss) = claims.iss.and_then(Value::as_str) else {
         return Err(refuse(
             ctx,
             "no iss claim",
@@ -116,9 +117,9 @@ pub async fn assume_role_with_web_identity(
         )
     })?;
 
-    // 4. Required claims (each looked up once).
-    let (aud, sub) = (claims.get("aud"), claims.get("sub"));
-    for (claim, value) in [("aud", aud), ("sub", sub), ("exp", claims.get("exp"))] {
+    // 4. Required claims.
+    let (aud, sub) = (claims.aud, claims.sub);
+    for (claim, value) in [("aud", aud), ("sub", sub), ("exp", claims.exp)] {
         if value.is_none_or(Value::is_null) {
             return Err(refuse(
                 ctx,
@@ -198,11 +199,11 @@ pub async fn assume_role_with_web_identity(
             return Err(refuse(ctx, &format!("{alg}: {e}"), err));
         }
     };
-    let claims = &verified.claims;
+    let claims = ClaimRefs::of(&verified.claims);
 
     // 8. Role and trust policy.
     let source_identity = claims
-        .get(SOURCE_IDENTITY_CLAIM)
+        .source_identity
         .and_then(Value::as_str)
         .map(str::to_owned);
     let cached = state
@@ -229,7 +230,7 @@ pub async fn assume_role_with_web_identity(
     let context = trust_context(
         ctx,
         &provider,
-        claims,
+        &claims,
         &subject,
         &audience,
         &params,
@@ -340,6 +341,39 @@ async fn find_provider(
         .map_err(internal)
 }
 
+/// The claims this action reads, found in one walk over the token's claims (a hash lookup
+/// each otherwise; JSON object keys are unique once parsed).
+#[derive(Default)]
+struct ClaimRefs<'a> {
+    iss: Option<&'a Value>,
+    aud: Option<&'a Value>,
+    sub: Option<&'a Value>,
+    exp: Option<&'a Value>,
+    amr: Option<&'a Value>,
+    azp: Option<&'a Value>,
+    source_identity: Option<&'a Value>,
+}
+
+impl<'a> ClaimRefs<'a> {
+    fn of(claims: &'a Value) -> ClaimRefs<'a> {
+        let mut c = ClaimRefs::default();
+        for (name, value) in claims.as_object().into_iter().flatten() {
+            let slot = match name.as_str() {
+                "iss" => &mut c.iss,
+                "aud" => &mut c.aud,
+                "sub" => &mut c.sub,
+                "exp" => &mut c.exp,
+                "amr" => &mut c.amr,
+                "azp" => &mut c.azp,
+                SOURCE_IDENTITY_CLAIM => &mut c.source_identity,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        c
+    }
+}
+
 /// The `aud` claim as a list (a string or an array of strings).
 fn audiences(aud: Option<&Value>) -> Vec<&str> {
     match aud {
@@ -354,7 +388,7 @@ fn audiences(aud: Option<&Value>) -> Vec<&str> {
 fn trust_context(
     ctx: &CallerContext,
     provider: &OidcProvider,
-    claims: &Value,
+    claims: &ClaimRefs<'_>,
     subject: &str,
     audience: &str,
     params: &SessionParams,
@@ -367,14 +401,14 @@ fn trust_context(
         .with_key(issuer_key("aud"), audience)
         .with_key("aws:federatedprovider", provider.arn.clone())
         .with_key("sts:rolesessionname", params.session_name.clone());
-    match claims.get("amr") {
+    match claims.amr {
         Some(Value::String(s)) => c.set_key(issuer_key("amr"), s.clone()),
         Some(Value::Array(items)) => {
             c.set_values(&issuer_key("amr"), items.iter().filter_map(Value::as_str));
         }
         _ => {}
     }
-    if let Some(azp) = claims.get("azp").and_then(Value::as_str) {
+    if let Some(azp) = claims.azp.and_then(Value::as_str) {
         c.set_key(issuer_key("azp"), azp);
     }
     if let Some(si) = source_identity {
