@@ -25,16 +25,23 @@ pub struct Arn<'a> {
 impl<'a> Arn<'a> {
     /// Parses `text` if it has the `arn:` prefix and six colon-separated segments.
     pub fn parse(text: &'a str) -> Option<Arn<'a>> {
-        let mut it = text.splitn(6, ':');
-        if it.next()? != "arn" {
-            return None;
+        // A byte scan per field: the segments are a few bytes long, too short for the
+        // searcher behind `str::splitn` to pay off (this runs for every ARN a policy check
+        // or an AssumeRole* call looks at).
+        let mut rest = text.strip_prefix("arn:")?;
+        let mut fields = [""; 4];
+        for field in &mut fields {
+            let end = rest.bytes().position(|b| b == b':')?;
+            *field = &rest[..end];
+            rest = &rest[end + 1..];
         }
+        let [partition, service, region, account] = fields;
         Some(Arn {
-            partition: it.next()?,
-            service: it.next()?,
-            region: it.next()?,
-            account: it.next()?,
-            resource: it.next()?,
+            partition,
+            service,
+            region,
+            account,
+            resource: rest,
         })
     }
 }
@@ -110,6 +117,33 @@ mod tests {
         assert!(Arn::parse("urn:aws:s3:::b").is_none());
         let a = Arn::parse("arn:aws:dynamodb:us-east-1:1:table/t:x:y").unwrap();
         assert_eq!(a.resource, "table/t:x:y");
+    }
+
+    #[test]
+    fn parse_splits_like_splitn() {
+        fn reference(t: &str) -> Option<[&str; 5]> {
+            let mut it = t.splitn(6, ':');
+            (it.next()? == "arn").then_some(())?;
+            Some([it.next()?, it.next()?, it.next()?, it.next()?, it.next()?])
+        }
+        let alphabet = ["arn", ":", "a", "::", "/", "x:y", "arn:"];
+        let (mut seed, mut parsed) = (0x5851_f42d_4c95_7f2du64, 0);
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let text: String = (0..seed % 9)
+                .map(|i| alphabet[((seed >> (i * 7)) % alphabet.len() as u64) as usize])
+                .collect();
+            let ours = Arn::parse(&text)
+                .map(|a| [a.partition, a.service, a.region, a.account, a.resource]);
+            assert_eq!(ours, reference(&text), "{text:?}");
+            parsed += usize::from(ours.is_some());
+        }
+        assert!(
+            parsed > 100,
+            "the inputs must include ARNs ({parsed} parsed)"
+        );
     }
 
     #[test]

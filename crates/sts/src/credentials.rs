@@ -252,7 +252,7 @@ impl fmt::Debug for SessionClaims {
 impl SessionClaims {
     /// The account that owns the role.
     pub fn account_id(&self) -> &str {
-        self.role_arn.split(':').nth(4).unwrap_or_default()
+        format::arn_account(&self.role_arn)
     }
 
     /// The role name without its path.
@@ -313,7 +313,7 @@ pub fn issue(
 ) -> Result<TemporaryCredentials, CredentialError> {
     let issued_at = unix_seconds(now);
     let expires_at = issued_at.saturating_add(session.duration_seconds);
-    let account = session.role_arn.split(':').nth(4).unwrap_or_default();
+    let account = format::arn_account(&session.role_arn);
     let claims = SessionClaims {
         access_key_id: new_access_key_id("ASIA", account),
         secret_access_key: new_secret_access_key(),

@@ -103,15 +103,52 @@ pub fn new_unique_id(prefix: &str) -> String {
 
 /// The role name of a role ARN, without its path (`role/a/b/name` → `name`).
 pub fn role_name_from_arn(role_arn: &str) -> &str {
-    let resource = role_arn.splitn(6, ':').nth(5).unwrap_or_default();
-    resource.rsplit('/').next().unwrap_or_default()
+    let resource = arn_parts(role_arn).resource.unwrap_or_default();
+    resource.rsplit_once('/').map_or(resource, |(_, name)| name)
+}
+
+/// The `:`-separated fields of an ARN as `str::splitn(6, ':')` cuts them, found by a byte
+/// scan (the fields are too short for splitn's searcher to pay off; this runs on every
+/// AssumeRole* call).
+struct ArnParts<'a> {
+    /// The first five pieces; missing ones are `None`.
+    fields: [Option<&'a str>; 5],
+    /// The sixth piece: everything after the fifth `:`.
+    resource: Option<&'a str>,
+}
+
+fn arn_parts(arn: &str) -> ArnParts<'_> {
+    let mut parts = ArnParts {
+        fields: [None; 5],
+        resource: None,
+    };
+    let mut rest = arn;
+    for field in &mut parts.fields {
+        match rest.bytes().position(|b| b == b':') {
+            Some(end) => {
+                *field = Some(&rest[..end]);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                *field = Some(rest);
+                return parts;
+            }
+        }
+    }
+    parts.resource = Some(rest);
+    parts
+}
+
+/// The account field of an ARN (its fifth `:`-separated piece; empty without one).
+pub(crate) fn arn_account(arn: &str) -> &str {
+    arn_parts(arn).fields[4].unwrap_or_default()
 }
 
 /// `arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION` for a role ARN (path dropped).
 pub fn assumed_role_arn(role_arn: &str, session_name: &str) -> String {
-    let mut parts = role_arn.splitn(6, ':');
-    let partition = parts.nth(1).unwrap_or("aws");
-    let account = parts.nth(2).unwrap_or_default();
+    let parts = arn_parts(role_arn);
+    let partition = parts.fields[1].unwrap_or("aws");
+    let account = parts.fields[4].unwrap_or_default();
     let role = role_name_from_arn(role_arn);
     // Joined without `format!`: this runs on every AssumeRole* call.
     [
@@ -146,6 +183,31 @@ pub fn iso8601(unix: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arn_pieces_are_cut_like_splitn() {
+        let alphabet = ["arn", ":", "aws", "::", "/", "role/a/b", "x:y", ""];
+        let mut seed = 0xd1b5_4a32_d192_ed03u64;
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let arn: String = (0..seed % 10)
+                .map(|i| alphabet[((seed >> (i * 6)) % alphabet.len() as u64) as usize])
+                .collect();
+            let mut reference = arn.splitn(6, ':');
+            let parts = arn_parts(&arn);
+            for field in parts.fields {
+                assert_eq!(field, reference.next(), "{arn:?}");
+            }
+            assert_eq!(parts.resource, reference.next(), "{arn:?}");
+            let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+            assert_eq!(
+                role_name_from_arn(&arn),
+                resource.rsplit('/').next().unwrap()
+            );
+        }
+    }
 
     #[test]
     fn access_key_id_encodes_the_account_like_aws() {
