@@ -123,8 +123,6 @@ impl QueryRequest {
                 base
             });
             let text = |piece: &[u8]| match base {
-                // An empty value (`Name` without `=`) may not point into `input` at all.
-                _ if piece.is_empty() => Text::Owned(String::new()),
                 Some(base) if !has_escapes(piece) => {
                     // `piece` is a sub-slice of `input`: its offset is the address difference.
                     let start = base + (piece.as_ptr() as usize - input.as_ptr() as usize);
@@ -315,15 +313,15 @@ pub fn field_name(param: &str) -> String {
 /// Decodes `application/x-www-form-urlencoded` pairs exactly as the WHATWG URL standard
 /// (and the `form_urlencoded` crate) does: split on `&`, skip empty pieces, split each at
 /// the first `=`, `+` is a space, `%XX` is a byte (a `%` not followed by two hex digits
-/// stays), invalid UTF-8 becomes U+FFFD. Values without `%`/`+` (tokens, ARNs) are copied
-/// once, without a byte-by-byte decode.
+/// stays), invalid UTF-8 becomes U+FFFD. The runs between escapes (all of a token, most
+/// of an ARN) are copied whole, not byte by byte.
 pub fn form_pairs(input: &[u8]) -> Vec<(String, String)> {
     form_pair_slices(input)
         .map(|(name, value)| (form_decode(name), form_decode(value)))
         .collect()
 }
 
-/// The still-encoded (name, value) pieces of a form.
+/// The still-encoded (name, value) pieces of a form, each a sub-slice of `input`.
 fn form_pair_slices(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     // `&` found by memchr's vectorised scan: a ~1 KB token is one stride, not a byte loop.
     let mut rest = Some(input);
@@ -339,7 +337,8 @@ fn form_pair_slices(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     .filter(|piece| !piece.is_empty())
     .map(|piece| match memchr::memchr(b'=', piece) {
         Some(i) => (&piece[..i], &piece[i + 1..]),
-        None => (piece, &[][..]),
+        // The empty value is cut from `input` too (its end), like every other piece.
+        None => (piece, &piece[piece.len()..]),
     })
 }
 
@@ -349,13 +348,6 @@ fn has_escapes(input: &[u8]) -> bool {
 }
 
 fn form_decode(input: &[u8]) -> String {
-    if !has_escapes(input) {
-        // `from_utf8` validates ASCII in wide strides; the lossy path only on invalid input.
-        return match std::str::from_utf8(input) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(input).into_owned(),
-        };
-    }
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(input.len());
     let mut rest = input;
