@@ -93,15 +93,7 @@ impl Context {
     /// kept as is, a `String` is lower-cased in place (the keys every request carries are
     /// set this way).
     pub fn set_key(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
-        let mut key = key.into();
-        if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            key.to_mut().make_ascii_lowercase();
-        }
-        let values = Values::One([value.into()]);
-        match self.position(&key) {
-            Some(i) => self.entries[i].1 = values,
-            None => self.entries.push((key, values)),
-        }
+        self.put(key.into(), Values::One([value.into()]));
     }
 
     /// Sets `key` to a list of values.
@@ -110,18 +102,19 @@ impl Context {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.insert(
-            key,
-            Values::Many(values.into_iter().map(Into::into).collect()),
-        );
+        let values = Values::Many(values.into_iter().map(Into::into).collect());
+        self.put(Cow::Owned(key.to_owned()), values);
     }
 
-    fn insert(&mut self, key: &str, values: Values) {
-        match self.position(key) {
+    /// Sets `key` (lower-cased in place if it is not already) to `values`, replacing a key
+    /// set before in any case.
+    fn put(&mut self, mut key: Cow<'static, str>, values: Values) {
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            key.to_mut().make_ascii_lowercase();
+        }
+        match self.position(&key) {
             Some(i) => self.entries[i].1 = values,
-            None => self
-                .entries
-                .push((Cow::Owned(key.to_ascii_lowercase()), values)),
+            None => self.entries.push((key, values)),
         }
     }
 
