@@ -103,8 +103,7 @@ pub fn new_unique_id(prefix: &str) -> String {
 
 /// The role name of a role ARN, without its path (`role/a/b/name` → `name`).
 pub fn role_name_from_arn(role_arn: &str) -> &str {
-    let resource = arn_parts(role_arn).resource.unwrap_or_default();
-    resource.rsplit_once('/').map_or(resource, |(_, name)| name)
+    arn_parts(role_arn).role_name()
 }
 
 /// The `:`-separated fields of an ARN as `str::splitn(6, ':')` cuts them, found by a byte
@@ -115,6 +114,14 @@ struct ArnParts<'a> {
     fields: [Option<&'a str>; 5],
     /// The sixth piece: everything after the fifth `:`.
     resource: Option<&'a str>,
+}
+
+impl<'a> ArnParts<'a> {
+    /// The last `/`-separated piece of the resource: a role's name without its path.
+    fn role_name(&self) -> &'a str {
+        let resource = self.resource.unwrap_or_default();
+        resource.rsplit_once('/').map_or(resource, |(_, name)| name)
+    }
 }
 
 fn arn_parts(arn: &str) -> ArnParts<'_> {
@@ -149,7 +156,7 @@ pub fn assumed_role_arn(role_arn: &str, session_name: &str) -> String {
     let parts = arn_parts(role_arn);
     let partition = parts.fields[1].unwrap_or("aws");
     let account = parts.fields[4].unwrap_or_default();
-    let role = role_name_from_arn(role_arn);
+    let role = parts.role_name();
     // Joined without `format!`: this runs on every AssumeRole* call.
     [
         "arn:",
